@@ -1,0 +1,1 @@
+"""swiftbolt core: framework-free domain logic (warehouse, calendars, bars, providers)."""

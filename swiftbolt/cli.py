@@ -1,0 +1,112 @@
+"""`swiftbolt` command line: the embedded database, migrations, the Dagster instance, the demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from swiftbolt.db.urls import redact
+from swiftbolt.errors import SwiftboltError
+from swiftbolt.settings import PROJECT_ROOT, load_settings
+
+
+def _db(args: argparse.Namespace) -> int:
+    from swiftbolt.db.warehouse import embedded_server, warehouse_url
+
+    settings = load_settings()
+    if args.action == "url":
+        print(redact(warehouse_url(settings)))
+        return 0
+    if not settings.uses_embedded_server:
+        print(f"SWIFTBOLT_DATABASE_URL is set ({redact(settings.database_url or '')}): "
+              "no embedded server is managed")
+        return 0
+    server = embedded_server(settings)
+    if args.action == "start":
+        was_running = server.status().running
+        status = server.start()
+        print(("already " if was_running else "") + status.describe())
+    elif args.action == "stop":
+        print("stopped" if server.stop() else "not running")
+    else:
+        print(server.status().describe())
+    return 0
+
+
+def _setup() -> tuple[str, str]:
+    """Start (if embedded), create databases, migrate, write dagster.yaml. Returns the two URLs."""
+    from swiftbolt.db.warehouse import prepare
+    from swiftbolt.instance import write_instance_config
+
+    settings = load_settings()
+    ready = prepare(settings)
+    path = write_instance_config(settings.dagster_home, ready.dagster_url)
+    print(f"warehouse: {redact(ready.url)} ({ready.migrations.summary()})")
+    print(f"dagster instance: {path}")
+    return ready.url, ready.dagster_url
+
+
+def _export_env(dagster_url: str) -> None:
+    settings = load_settings()
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    os.environ.setdefault("SWIFTBOLT_DAGSTER_DATABASE_URL", dagster_url)
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    _setup()
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    _, dagster_url = _setup()
+    _export_env(dagster_url)
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
+           "-h", args.host, "-p", str(args.port)]
+    print(f"Dagster UI on http://{args.host}:{args.port} (webserver + daemon); Ctrl-C stops it")
+    os.chdir(PROJECT_ROOT)
+    os.execv(sys.executable, cmd)
+    return 0  # not reached
+
+
+def _demo(args: argparse.Namespace) -> int:
+    _, dagster_url = _setup()
+    _export_env(dagster_url)
+    from swiftbolt.demo import run_demo
+
+    return run_demo(days=args.days)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="swiftbolt", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    db = sub.add_parser("db", help="manage the embedded PostgreSQL server")
+    db.add_argument("action", choices=["start", "stop", "status", "url"])
+    db.set_defaults(func=_db)
+    sub.add_parser("migrate", help="create databases, apply migrations, write dagster.yaml").set_defaults(
+        func=_migrate
+    )
+    ui = sub.add_parser("ui", help="start the Dagster webserver and daemon on the project's instance")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=_ui)
+    demo = sub.add_parser("demo", help="materialize the default pipeline headless and summarize it")
+    demo.add_argument("--days", type=int, default=10, help="recent trading days to materialize")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SwiftboltError as exc:
+        print(f"swiftbolt: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

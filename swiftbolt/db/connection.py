@@ -1,0 +1,61 @@
+"""psycopg 3 connections with one-line errors when the server cannot be reached."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import psycopg
+from psycopg import sql
+
+from swiftbolt.db.urls import database_of, describe, with_database
+from swiftbolt.errors import DatabaseUnavailable
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def connect(url: str, *, autocommit: bool = False, connect_timeout: int = 10) -> psycopg.Connection:
+    """Open a connection; a refused or failed connection becomes a DatabaseUnavailable one-liner."""
+    try:
+        return psycopg.connect(url, autocommit=autocommit, connect_timeout=connect_timeout)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL at {describe(url)}: {_first_line(exc)} "
+            "(is the server running? check SWIFTBOLT_DATABASE_URL, or unset it to use the embedded server)"
+        ) from None
+
+
+@contextlib.contextmanager
+def transaction(url: str) -> Iterator[psycopg.Connection]:
+    """A connection inside one transaction: committed on success, rolled back on any error."""
+    conn = connect(url)
+    try:
+        with conn.transaction():
+            yield conn
+    finally:
+        conn.close()
+
+
+def ensure_database(server_url: str, dbname: str) -> bool:
+    """Create `dbname` on the server of `server_url` if missing. Returns True when it was created."""
+    with connect(with_database(server_url, "postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if exists:
+            return False
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        except psycopg.errors.DuplicateDatabase:
+            return False  # another process created it between our check and CREATE
+        return True
+
+
+def server_version(url: str) -> str:
+    with connect(url, autocommit=True) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+        return str(row[0]) if row else "unknown"
+
+
+__all__ = ["connect", "database_of", "ensure_database", "server_version", "transaction"]

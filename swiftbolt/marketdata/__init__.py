@@ -1,0 +1,1 @@
+"""Market data: the provider interface, providers (synthetic, Alpaca), bar validation and writing."""

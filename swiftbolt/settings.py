@@ -1,0 +1,62 @@
+"""Project settings, read from the environment only (see the README's configuration table)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from swiftbolt.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_PG_PORT = 55432
+WAREHOUSE_DB = "swiftbolt"
+DAGSTER_DB = "dagster"
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a port number; set it to an integer 1024-65535") from None
+    if not 1024 <= port <= 65535:
+        raise ConfigError(f"{name}={port} is outside 1024-65535; choose an unprivileged port")
+    return port
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where state lives and which PostgreSQL to use."""
+
+    state_dir: Path
+    dagster_home: Path
+    database_url: str | None
+    dagster_database_url: str | None
+    pg_port: int
+
+    @property
+    def uses_embedded_server(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def pg_data_dir(self) -> Path:
+        return self.state_dir / "pg"
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment; nothing is read from files in the repository."""
+    state_dir = Path(os.environ.get("SWIFTBOLT_STATE_DIR") or PROJECT_ROOT / ".swiftbolt").resolve()
+    dagster_home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home").resolve()
+    database_url = os.environ.get("SWIFTBOLT_DATABASE_URL") or None
+    dagster_database_url = os.environ.get("SWIFTBOLT_DAGSTER_DATABASE_URL") or None
+    return Settings(
+        state_dir=state_dir,
+        dagster_home=dagster_home,
+        database_url=database_url,
+        dagster_database_url=dagster_database_url,
+        pg_port=_port("SWIFTBOLT_PG_PORT", DEFAULT_PG_PORT),
+    )
