@@ -51,7 +51,9 @@ def _setup() -> tuple[str, str]:
 def _export_env(dagster_url: str) -> None:
     settings = load_settings()
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    os.environ.setdefault("SWIFTBOLT_DAGSTER_DATABASE_URL", dagster_url)
+    from swiftbolt.instance import sqlalchemy_url
+
+    os.environ["SWIFTBOLT_DAGSTER_STORAGE_URL"] = sqlalchemy_url(dagster_url)
 
 
 def _migrate(_: argparse.Namespace) -> int:

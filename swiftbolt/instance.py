@@ -14,10 +14,19 @@ PROVIDER_POOL = "market_data_provider"
 PROVIDER_POOL_LIMIT = 1
 
 
+def sqlalchemy_url(url: str) -> str:
+    """Pin dagster-postgres to psycopg2: SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3, with
+    which dagster-postgres' `NOTIFY run_events, %(id)s` fails (server-side parameter binding)."""
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql+psycopg2://{rest}" if scheme in ("postgresql", "postgres") and sep else url
+
+
 def instance_config(dagster_url: str) -> dict:
     """dagster.yaml as a dict. A URL carrying a password is referenced from the environment."""
     has_password = urlsplit(dagster_url).password is not None
-    url_value: object = {"env": "SWIFTBOLT_DAGSTER_DATABASE_URL"} if has_password else dagster_url
+    url_value: object = (
+        {"env": "SWIFTBOLT_DAGSTER_STORAGE_URL"} if has_password else sqlalchemy_url(dagster_url)
+    )
     return {
         "storage": {"postgres": {"postgres_url": url_value}},
         "run_coordinator": {

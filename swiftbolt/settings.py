@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,3 +61,15 @@ def load_settings() -> Settings:
         dagster_database_url=dagster_database_url,
         pg_port=_port("SWIFTBOLT_PG_PORT", DEFAULT_PG_PORT),
     )
+
+
+def history_start(today: dt.date | None = None) -> dt.date:
+    """First partition date: SWIFTBOLT_HISTORY_START (YYYY-MM-DD), default two years back."""
+    raw = os.environ.get("SWIFTBOLT_HISTORY_START")
+    if raw:
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            raise ConfigError(f"SWIFTBOLT_HISTORY_START={raw!r} is not a date; use YYYY-MM-DD") from None
+    today = today or dt.date.today()
+    return today.replace(year=today.year - 2, day=1)

@@ -39,16 +39,24 @@ def transaction(url: str) -> Iterator[psycopg.Connection]:
         conn.close()
 
 
-def ensure_database(server_url: str, dbname: str) -> bool:
-    """Create `dbname` on the server of `server_url` if missing. Returns True when it was created."""
-    with connect(with_database(server_url, "postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
-        if exists:
-            return False
+def ensure_database(url: str) -> bool:
+    """Create the database named in `url` if it is missing. Returns True when it was created."""
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+        return False
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise DatabaseUnavailable(
+                f"cannot connect to PostgreSQL at {describe(url)}: {_first_line(exc)} "
+                "(is the server running? check SWIFTBOLT_DATABASE_URL, or unset it to use the "
+                "embedded server)"
+            ) from None
+    dbname = database_of(url)
+    with connect(with_database(url, "postgres"), autocommit=True) as conn:
         try:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
         except psycopg.errors.DuplicateDatabase:
-            return False  # another process created it between our check and CREATE
+            return False  # another process created it first
         return True
 
 

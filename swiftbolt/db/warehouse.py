@@ -48,7 +48,7 @@ class ReadyWarehouse:
 
 def _ensure(url: str) -> None:
     try:
-        ensure_database(url, database_of(url))
+        ensure_database(url)
     except psycopg.errors.InsufficientPrivilege:
         raise DatabaseUnavailable(
             f"database {database_of(url)!r} does not exist and this role may not create it; "

@@ -1,0 +1,37 @@
+# The README's commands. Everything installs into .venv from the package registries.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test ui lint db-start db-stop db-status benchmark clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install ## set up everything and materialize the default pipeline headless
+	$(BIN)/swiftbolt demo
+
+test: install ## the whole suite against a real PostgreSQL (embedded unless SWIFTBOLT_TEST_DATABASE_URL)
+	$(BIN)/python -m pytest
+
+ui: install ## Dagster webserver + daemon on the project's instance
+	$(BIN)/swiftbolt ui
+
+lint: install
+	$(BIN)/ruff check .
+
+db-start db-stop db-status: install
+	$(BIN)/swiftbolt db $(subst db-,,$@)
+
+benchmark: install
+	$(BIN)/python benchmarks/ingest_bars.py
+
+clean:
+	-$(BIN)/swiftbolt db stop
+	rm -rf .swiftbolt .dagster_home

@@ -1,0 +1,66 @@
+"""The market-data provider as a Dagster resource: Alpaca when keys are set, synthetic otherwise."""
+
+
+import dagster as dg
+from pydantic import Field
+
+from swiftbolt.marketdata.types import MarketDataProvider
+
+
+class MarketDataResource(dg.ConfigurableResource):
+    """Chooses and configures the provider. Keys come from the environment (ALPACA_API_KEY,
+    ALPACA_SECRET_KEY) via dg.EnvVar and are never logged or put in metadata."""
+
+    provider: str = Field(default="auto", description="auto | synthetic | alpaca (auto: alpaca if keys set)")
+    alpaca_api_key: str | None = Field(default=None, description="from ALPACA_API_KEY")
+    alpaca_secret_key: str | None = Field(default=None, description="from ALPACA_SECRET_KEY")
+    data_url: str | None = Field(default=None, description="Alpaca data API base URL (url_override)")
+    trading_url: str | None = Field(default=None, description="Alpaca trading API base URL (url_override)")
+    feed: str = Field(default="iex", description="Alpaca stock feed: iex or sip")
+    max_requests_per_minute: int = Field(default=200, description="client-side rate limit")
+    synthetic_seed: int = Field(default=7, description="seed of the synthetic market")
+
+    def provider_name(self) -> str:
+        if self.provider == "auto":
+            return "alpaca" if self.alpaca_api_key and self.alpaca_secret_key else "synthetic"
+        if self.provider not in ("synthetic", "alpaca"):
+            raise dg.Failure(f"unknown provider {self.provider!r}; expected auto, synthetic or alpaca")
+        return self.provider
+
+    def get_provider(self) -> MarketDataProvider:
+        name = self.provider_name()
+        if name == "synthetic":
+            from swiftbolt.marketdata.synthetic import SyntheticProvider
+
+            return SyntheticProvider(seed=self.synthetic_seed)
+        if not (self.alpaca_api_key and self.alpaca_secret_key):
+            raise dg.Failure("provider 'alpaca' needs ALPACA_API_KEY and ALPACA_SECRET_KEY in the environment")
+        if self.feed not in ("iex", "sip"):
+            raise dg.Failure(f"unknown Alpaca feed {self.feed!r}; expected iex or sip")
+        from swiftbolt.marketdata.alpaca import AlpacaProvider
+
+        return AlpacaProvider(
+            self.alpaca_api_key,
+            self.alpaca_secret_key,
+            data_url=self.data_url,
+            trading_url=self.trading_url,
+            feed=self.feed,
+            max_requests_per_minute=self.max_requests_per_minute,
+        )
+
+
+def market_data_from_env() -> MarketDataResource:
+    """The resource as configured by the documented environment variables."""
+    import os
+
+    def env(name: str) -> dg.EnvVar | None:
+        return dg.EnvVar(name) if os.environ.get(name) else None
+
+    return MarketDataResource(
+        provider=os.environ.get("SWIFTBOLT_PROVIDER", "auto"),
+        alpaca_api_key=env("ALPACA_API_KEY"),
+        alpaca_secret_key=env("ALPACA_SECRET_KEY"),
+        data_url=os.environ.get("ALPACA_DATA_URL") or None,
+        trading_url=os.environ.get("ALPACA_TRADING_URL") or None,
+        feed=os.environ.get("ALPACA_FEED", "iex"),
+    )

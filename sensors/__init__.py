@@ -1,0 +1,1 @@
+"""Sensors and schedules: market-calendar gating, symbol universe sync, run-failure alerts."""
