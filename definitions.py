@@ -1,22 +1,41 @@
 """The swiftbolt code location: one Definitions object built from assets/, resources/, sensors/."""
 
-
 import dagster as dg
 
-from assets import reference
+from assets import market_data, reference
+from assets.partitions import market_partitions
 from resources import WarehouseResource
 from resources.market_data import market_data_from_env
+from swiftbolt.calendars import MARKETS
+
+
+def bars_job_name(market: str) -> str:
+    return f"{market}_bars_job"
 
 
 def build_definitions() -> dg.Definitions:
-    return dg.Definitions(
-        assets=[reference.symbols, reference.market_calendar],
-        jobs=[
+    assets: list[dg.AssetsDefinition] = [reference.symbols, reference.market_calendar]
+    jobs = [
+        dg.define_asset_job(
+            "reference_job", selection=[reference.symbols, reference.market_calendar],
+            description="Sync the symbol universe and the market calendars.",
+        )
+    ]
+    for market in MARKETS:
+        bars = market_data.build_ohlc_bars(market)
+        market_assets = [bars, market_data.build_quotes(market)]
+        if market == "us_equity":
+            market_assets.append(market_data.build_corporate_actions(market))
+        assets.extend(market_assets)
+        jobs.append(
             dg.define_asset_job(
-                "reference_job", selection=[reference.symbols, reference.market_calendar],
-                description="Sync the symbol universe and the market calendars.",
+                bars_job_name(market), selection=[bars], partitions_def=market_partitions(market),
+                description=f"Bars of {market} symbols for a range of trading days (one run per range).",
             )
-        ],
+        )
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
         resources={
             "warehouse": WarehouseResource(),
             "market_data": market_data_from_env(),

@@ -1,21 +1,15 @@
 """The default pipeline, run headless: reference data, then every market's partitioned assets for
-its active symbols over recent sessions (one run per market and symbol range)."""
+its active symbols over recent sessions (one run per market for the whole range)."""
 
-from __future__ import annotations
+import datetime as dt
 
 import dagster as dg
 
-
-def run_default_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, days: int) -> list[str]:
-    """Materialize the reference assets; returns summary lines."""
-    summary: list[str] = []
-    job = defs.resolve_job_def("reference_job")
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
-    _require_success(result, "reference_job")
-    for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization  # type: ignore[union-attr]
-        summary.append(f"{mat.asset_key.to_user_string()}: run {result.run_id[:8]}")
-    return summary
+from assets.partitions import market_partitions, symbol_partitions, trading_day_partitions
+from swiftbolt.calendars import MARKETS
+from swiftbolt.db.connection import connect
+from swiftbolt.db.warehouse import warehouse_url
+from swiftbolt.universe import active_symbols
 
 
 def _require_success(result: dg.ExecuteInProcessResult, what: str) -> None:
@@ -24,3 +18,62 @@ def _require_success(result: dg.ExecuteInProcessResult, what: str) -> None:
     failures = [e.message for e in result.all_events if e.is_step_failure or e.is_failure]
     reason = failures[-1].splitlines()[0] if failures and failures[-1] else "see the run in the UI"
     raise SystemExit(f"swiftbolt: error: {what} failed (run {result.run_id[:8]}): {reason}")
+
+
+def sync_symbol_partitions(instance: dg.DagsterInstance, market: str, tickers: list[str]) -> None:
+    """Make the market's dynamic symbol partitions equal to its active symbols."""
+    name = symbol_partitions(market).name
+    assert name is not None
+    existing = set(instance.get_dynamic_partitions(name))
+    missing = [t for t in tickers if t not in existing]
+    if missing:
+        instance.add_dynamic_partitions(name, missing)
+    for stale in existing - set(tickers):
+        instance.delete_dynamic_partition(name, stale)
+
+
+def recent_closed_sessions(market: str, days: int, now: dt.datetime | None = None) -> list[str]:
+    """The last `days` trading-day partition keys whose session has closed."""
+    from swiftbolt.calendars import sessions
+
+    now = now or dt.datetime.now(dt.UTC)
+    keys = trading_day_partitions(market).get_partition_keys()
+    cal = sessions(market, dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1])).set_index("date")
+    closed = [k for k in keys if cal.loc[dt.date.fromisoformat(k), "close_utc"] <= now]
+    return closed[-days:]
+
+
+def run_default_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, days: int) -> list[str]:
+    """Materialize reference data, then each market's bars for all active symbols over the last
+    `days` closed sessions as one ranged run. Returns summary lines."""
+    summary: list[str] = []
+    result = defs.resolve_job_def("reference_job").execute_in_process(instance=instance, raise_on_error=False)
+    _require_success(result, "reference_job")
+    summary.append(f"reference_job run {result.run_id[:8]}: market/symbols, market/market_calendar")
+    url = warehouse_url()
+    for market in MARKETS:
+        with connect(url) as conn:
+            tickers = list(active_symbols(conn, market))
+        if not tickers:
+            continue
+        sync_symbol_partitions(instance, market, tickers)
+        dates = recent_closed_sessions(market, days)
+        partitions = market_partitions(market)
+        start = dg.MultiPartitionKey({"date": dates[0], "symbol": tickers[0]})
+        end = dg.MultiPartitionKey({"date": dates[-1], "symbol": tickers[-1]})
+        del partitions
+        job = defs.resolve_job_def(f"{market}_bars_job")
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False,
+            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+        )
+        _require_success(result, f"{market}_bars_job")
+        for mat in result.asset_materializations_for_node(f"{market}__ohlc_bars"):
+            md = mat.metadata
+            summary.append(
+                f"{market}/ohlc_bars run {result.run_id[:8]}: {len(tickers)} symbols x {len(dates)} sessions "
+                f"({dates[0]}..{dates[-1]}), {md['rows_written'].value} bars written, "
+                f"{md['rejected_rows'].value} rejected, rows by timeframe {md['rows_by_timeframe'].value}"
+            )
+            break
+    return summary

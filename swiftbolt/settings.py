@@ -73,3 +73,13 @@ def history_start(today: dt.date | None = None) -> dt.date:
             raise ConfigError(f"SWIFTBOLT_HISTORY_START={raw!r} is not a date; use YYYY-MM-DD") from None
     today = today or dt.date.today()
     return today.replace(year=today.year - 2, day=1)
+
+
+def extra_timeframes() -> set[str]:
+    """Optional fetched timeframes (m1, m5) from SWIFTBOLT_EXTRA_TIMEFRAMES, comma-separated."""
+    raw = os.environ.get("SWIFTBOLT_EXTRA_TIMEFRAMES", "")
+    values = {v.strip() for v in raw.split(",") if v.strip()}
+    bad = values - {"m1", "m5"}
+    if bad:
+        raise ConfigError(f"SWIFTBOLT_EXTRA_TIMEFRAMES has {sorted(bad)}; allowed: m1, m5")
+    return values

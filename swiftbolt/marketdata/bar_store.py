@@ -1,0 +1,214 @@
+"""Writes market.ohlc_bars and its lineage: market.bar_datasets, market.coverage_status,
+market.provider_checkpoints, ops.bar_quarantine, and the derived w1/mo1 bars.
+
+One call of `write_bar_chunk` is one transaction's worth of whole partitions (symbol x trading day):
+the partition's rows of every fetched timeframe are deleted and the new rows COPYed in, so a
+re-materialization leaves exactly the rows a first run would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from swiftbolt.db.copy import copy_frame
+from swiftbolt.marketdata.types import Timeframe
+
+BAR_TABLE = "market.ohlc_bars"
+BAR_TABLE_COLUMNS = (
+    "symbol_id", "timeframe", "ts", "session_date", "open", "high", "low", "close", "volume",
+    "vwap", "trade_count", "provider", "ingestion_run_id",
+)
+QUARANTINE_COLUMNS = (
+    "symbol_id", "timeframe", "session_date", "ts", "provider", "reason", "raw", "ingestion_run_id",
+)
+_CHECKSUM_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
+
+
+@dataclass
+class ChunkStats:
+    rows_written: int = 0
+    rows_rejected: int = 0
+    by_timeframe: dict[str, int] = field(default_factory=dict)
+
+
+def partition_checksums(bars: pd.DataFrame) -> pd.DataFrame:
+    """Order-independent checksum per (symbol_id, timeframe, session_date): the sum modulo 2^64 of
+    a 64-bit hash of each row's (ts, OHLCV), as 16 hex digits. Vectorised."""
+    if bars.empty:
+        return pd.DataFrame(columns=["symbol_id", "timeframe", "session_date", "bar_count", "checksum",
+                                     "start_ts", "end_ts"])
+    row_hash = pd.util.hash_pandas_object(bars[_CHECKSUM_COLUMNS], index=False).to_numpy(np.uint64)
+    keyed = bars[["symbol_id", "timeframe", "session_date", "ts"]].assign(h=row_hash)
+    grouped = keyed.groupby(["symbol_id", "timeframe", "session_date"], sort=True)
+    out = grouped.agg(bar_count=("ts", "size"), start_ts=("ts", "min"), end_ts=("ts", "max"))
+    sums = grouped["h"].agg(lambda s: int(np.sum(s.to_numpy(np.uint64), dtype=np.uint64)))
+    out["checksum"] = [f"{int(v):016x}" for v in sums.to_numpy()]
+    return out.reset_index()
+
+
+def _scope_frame(symbol_ids: list[int], timeframes: list[str], session_dates: list[dt.date]) -> pd.DataFrame:
+    idx = pd.MultiIndex.from_product([symbol_ids, timeframes, session_dates],
+                                     names=["symbol_id", "timeframe", "session_date"])
+    return idx.to_frame(index=False)
+
+
+def write_bar_chunk(
+    conn: psycopg.Connection,
+    *,
+    bars: pd.DataFrame,
+    rejected: pd.DataFrame,
+    symbol_ids: list[int],
+    timeframes: list[Timeframe],
+    session_dates: list[dt.date],
+    provider: str,
+    ingestion_run_id: int,
+) -> ChunkStats:
+    """Replace the partitions (symbol_ids x session_dates) of `timeframes` with `bars`, record
+    quarantine, datasets, coverage and checkpoints, and re-derive w1/mo1. Caller owns the
+    transaction. `bars` has BAR_COLUMNS + session_date + symbol_id; `rejected` the quarantine columns
+    (symbol_id, timeframe, session_date, ts, reason, raw)."""
+    stats = ChunkStats()
+    tf_values = [t.value for t in timeframes]
+    first, last = min(session_dates), max(session_dates)
+    if not bars.empty:
+        conn.execute("SELECT market.ensure_bar_partitions(%s, %s)", (bars["ts"].min(), bars["ts"].max()))
+    conn.execute(
+        f"DELETE FROM {BAR_TABLE} WHERE symbol_id = ANY(%s) AND timeframe = ANY(%s) "
+        "AND session_date = ANY(%s)",
+        (symbol_ids, tf_values, session_dates),
+    )
+    conn.execute(
+        "DELETE FROM ops.bar_quarantine WHERE symbol_id = ANY(%s) AND timeframe = ANY(%s) "
+        "AND session_date = ANY(%s)",
+        (symbol_ids, tf_values, session_dates),
+    )
+    if not bars.empty:
+        out = bars.assign(provider=provider, ingestion_run_id=ingestion_run_id)
+        stats.rows_written = copy_frame(conn, BAR_TABLE, BAR_TABLE_COLUMNS, out)
+        stats.by_timeframe = {str(k): int(v) for k, v in bars["timeframe"].value_counts().items()}
+    if not rejected.empty:
+        q = rejected.assign(provider=provider, ingestion_run_id=ingestion_run_id)
+        stats.rows_rejected = copy_frame(conn, "ops.bar_quarantine", QUARANTINE_COLUMNS, q)
+
+    _write_datasets(conn, bars, rejected, symbol_ids, tf_values, session_dates, provider, ingestion_run_id)
+    _write_coverage_and_checkpoints(conn, symbol_ids, tf_values, last, provider, ingestion_run_id)
+    if Timeframe.D1 in timeframes:
+        derive_period_bars(conn, symbol_ids, first, last, provider, ingestion_run_id)
+    return stats
+
+
+def _write_datasets(
+    conn: psycopg.Connection, bars: pd.DataFrame, rejected: pd.DataFrame, symbol_ids: list[int],
+    tf_values: list[str], session_dates: list[dt.date], provider: str, run_id: int,
+) -> None:
+    scope = _scope_frame(symbol_ids, tf_values, session_dates)
+    sums = partition_checksums(bars)
+    ds = scope.merge(sums, on=["symbol_id", "timeframe", "session_date"], how="left")
+    ds["bar_count"] = ds["bar_count"].fillna(0).astype(int)
+    ds["checksum"] = ds["checksum"].fillna("0" * 16)
+    rej = (
+        rejected.groupby(["symbol_id", "timeframe", "session_date"]).size().rename("rejected_count")
+        if not rejected.empty else pd.Series(dtype=int, name="rejected_count")
+    )
+    ds = ds.merge(rej.reset_index(), on=["symbol_id", "timeframe", "session_date"], how="left") if not rejected.empty \
+        else ds.assign(rejected_count=0)
+    ds["rejected_count"] = ds["rejected_count"].fillna(0).astype(int)
+    ds = ds.assign(provider=provider, ingestion_run_id=run_id)
+    cols = ("symbol_id", "timeframe", "session_date", "provider", "start_ts", "end_ts", "bar_count",
+            "rejected_count", "checksum", "ingestion_run_id")
+    conn.execute(
+        "DELETE FROM market.bar_datasets WHERE symbol_id = ANY(%s) AND timeframe = ANY(%s) "
+        "AND session_date = ANY(%s)",
+        (symbol_ids, tf_values, session_dates),
+    )
+    copy_frame(conn, "market.bar_datasets", cols, ds)
+
+
+def _write_coverage_and_checkpoints(
+    conn: psycopg.Connection, symbol_ids: list[int], tf_values: list[str], last_session: dt.date,
+    provider: str, run_id: int,
+) -> None:
+    conn.execute(
+        """
+        INSERT INTO market.coverage_status AS c (symbol_id, timeframe, from_ts, to_ts, last_success_at,
+                                                 last_rows_written, last_provider)
+        SELECT d.symbol_id, d.timeframe, min(d.start_ts), max(d.end_ts), now(), sum(d.bar_count), %s
+        FROM market.bar_datasets d
+        WHERE d.symbol_id = ANY(%s) AND d.timeframe = ANY(%s) AND d.ingestion_run_id = %s
+          AND d.bar_count > 0
+        GROUP BY d.symbol_id, d.timeframe
+        ON CONFLICT (symbol_id, timeframe) DO UPDATE SET
+            from_ts = LEAST(c.from_ts, EXCLUDED.from_ts),
+            to_ts = GREATEST(c.to_ts, EXCLUDED.to_ts),
+            last_success_at = EXCLUDED.last_success_at,
+            last_rows_written = EXCLUDED.last_rows_written,
+            last_provider = EXCLUDED.last_provider
+        """,
+        (provider, symbol_ids, tf_values, run_id),
+    )
+    conn.execute(
+        """
+        INSERT INTO market.provider_checkpoints AS p (provider, symbol_id, timeframe, last_session,
+                                                      last_ts, bars_written, ingestion_run_id)
+        SELECT %s, s.symbol_id, t.timeframe, %s,
+               (SELECT max(d.end_ts) FROM market.bar_datasets d
+                 WHERE d.symbol_id = s.symbol_id AND d.timeframe = t.timeframe
+                   AND d.ingestion_run_id = %s),
+               (SELECT COALESCE(sum(d.bar_count), 0) FROM market.bar_datasets d
+                 WHERE d.symbol_id = s.symbol_id AND d.timeframe = t.timeframe
+                   AND d.ingestion_run_id = %s),
+               %s
+        FROM unnest(%s::bigint[]) AS s(symbol_id) CROSS JOIN unnest(%s::text[]) AS t(timeframe)
+        ON CONFLICT (provider, symbol_id, timeframe) DO UPDATE SET
+            last_session = EXCLUDED.last_session, last_ts = EXCLUDED.last_ts,
+            bars_written = EXCLUDED.bars_written, ingestion_run_id = EXCLUDED.ingestion_run_id,
+            updated_at = now()
+        """,
+        (provider, last_session, run_id, run_id, run_id, symbol_ids, tf_values),
+    )
+
+
+def derive_period_bars(
+    conn: psycopg.Connection, symbol_ids: list[int], first: dt.date, last: dt.date, provider: str, run_id: int
+) -> int:
+    """Rebuild w1 and mo1 bars of every period touching [first, last] from the stored d1 bars, so
+    derived bars always equal their source whatever order partitions were written in."""
+    written = 0
+    for tf, unit in ((Timeframe.W1, "week"), (Timeframe.MO1, "month")):
+        period_first = conn.execute("SELECT date_trunc(%s, %s::date)::date", (unit, first)).fetchone()[0]
+        period_end = conn.execute(
+            "SELECT (date_trunc(%s, %s::date) + ('1 ' || %s)::interval)::date", (unit, last, unit)
+        ).fetchone()[0]
+        conn.execute(
+            "SELECT market.ensure_bar_partitions(%s::date::timestamp AT TIME ZONE 'UTC', "
+            "%s::date::timestamp AT TIME ZONE 'UTC')",
+            (period_first, period_end),
+        )
+        conn.execute(
+            f"DELETE FROM {BAR_TABLE} WHERE symbol_id = ANY(%s) AND timeframe = %s "
+            "AND session_date >= %s AND session_date < %s",
+            (symbol_ids, tf.value, period_first, period_end),
+        )
+        cur = conn.execute(
+            f"""
+            INSERT INTO {BAR_TABLE} (symbol_id, timeframe, ts, session_date, open, high, low, close,
+                                     volume, vwap, trade_count, provider, ingestion_run_id)
+            SELECT symbol_id, %s, period::timestamp AT TIME ZONE 'UTC', period,
+                   (array_agg(open ORDER BY ts))[1], max(high), min(low),
+                   (array_agg(close ORDER BY ts DESC))[1], sum(volume),
+                   sum(vwap * volume) / NULLIF(sum(volume), 0), sum(trade_count), %s, %s
+            FROM (SELECT b.*, date_trunc(%s, b.session_date)::date AS period
+                  FROM {BAR_TABLE} b
+                  WHERE b.symbol_id = ANY(%s) AND b.timeframe = 'd1'
+                    AND b.session_date >= %s AND b.session_date < %s) d
+            GROUP BY symbol_id, period
+            """,
+            (tf.value, provider, run_id, unit, symbol_ids, period_first, period_end),
+        )
+        written += cur.rowcount
+    return written

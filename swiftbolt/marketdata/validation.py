@@ -1,0 +1,127 @@
+"""Bar validation, vectorised: every row either passes or is rejected with one reason.
+
+Checks, in order (a row gets the first reason that applies): timestamp not timezone-aware, missing
+price, non-positive price, high below low, high below open/close, low above open/close, negative or
+missing volume, not a trading session / outside the regular session, duplicate bar.
+An intraday bar is inside the session when its interval [ts, ts + length) overlaps [open, close):
+Alpaca's hourly bars are clock-aligned, so the 09:00 ET bar holds 09:30-10:00.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from swiftbolt.calendars import get_market, sessions
+from swiftbolt.marketdata.types import BAR_COLUMNS, Timeframe
+
+PRICE_COLUMNS = ["open", "high", "low", "close"]
+SESSION_REASONS = ("not a trading session", "outside the regular session")
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    clean: pd.DataFrame      # BAR_COLUMNS + session_date, ts as datetime64[ns, UTC]
+    rejected: pd.DataFrame   # symbol, timeframe, ts (text), session_date, reason, raw (json text)
+
+    @property
+    def reasons(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self.rejected["reason"].value_counts().items()}
+
+
+def session_dates_for(ts: pd.Series, timeframe: Timeframe, market: str) -> pd.Series:
+    """The trading day of each bar: daily+ bars by their UTC date, intraday by the exchange date."""
+    if timeframe.is_intraday:
+        local = ts.dt.tz_convert(get_market(market).timezone)
+        return local.dt.date
+    return ts.dt.date
+
+
+def _raw_json(frame: pd.DataFrame) -> pd.Series:
+    cols = [c for c in BAR_COLUMNS if c in frame.columns]
+    records = frame[cols].astype(str).to_dict(orient="records")
+    return pd.Series([json.dumps(r) for r in records], index=frame.index, dtype="object")
+
+
+def validate_bars(frame: pd.DataFrame, market: str, timeframe: Timeframe) -> ValidationResult:
+    """Split provider bars of one timeframe into clean rows and rejected rows with reasons."""
+    frame = frame.reset_index(drop=True)
+    n = len(frame)
+    reason = pd.Series(np.full(n, None, dtype=object))
+
+    def reject(mask: pd.Series | np.ndarray, why: str) -> None:
+        m = np.asarray(mask, dtype=bool) & reason.isna().to_numpy()
+        reason[m] = why
+
+    ts_raw = frame["ts"] if "ts" in frame.columns else pd.Series([None] * n)
+    if isinstance(ts_raw.dtype, pd.DatetimeTZDtype):
+        ts = ts_raw.dt.tz_convert("UTC")
+    else:
+        # object column: accept only elements that carry a timezone
+        aware = ts_raw.map(lambda v: getattr(v, "tzinfo", None) is not None)
+        reject(~aware, "timestamp not timezone-aware")
+        ts = pd.to_datetime(ts_raw.where(aware), utc=True, errors="coerce")
+    ts = ts.astype("datetime64[ns, UTC]")
+    reject(ts.isna(), "timestamp not timezone-aware")
+
+    prices = frame[PRICE_COLUMNS].apply(pd.to_numeric, errors="coerce")
+    volume = pd.to_numeric(frame["volume"], errors="coerce")
+    reject(prices.isna().any(axis=1), "missing price")
+    reject((prices <= 0).any(axis=1), "non-positive price")
+    o, h, lo, c = (prices[k] for k in PRICE_COLUMNS)
+    reject(h < lo, "high below low")
+    reject(h < np.maximum(o, c), "high below open/close")
+    reject(lo > np.minimum(o, c), "low above open/close")
+    reject(volume.isna() | (volume < 0), "negative volume")
+
+    session_date = pd.Series(np.full(n, None, dtype=object))
+    valid_ts = ts.notna()
+    if valid_ts.any():
+        session_date[valid_ts] = session_dates_for(ts[valid_ts], timeframe, market)
+        days = session_date[valid_ts]
+        cal = sessions(market, min(days), max(days)).set_index("date")
+        open_utc = session_date.map(cal["open_utc"])
+        close_utc = session_date.map(cal["close_utc"])
+        is_session = open_utc.notna()
+        reject(valid_ts & ~is_session, "not a trading session")
+        if timeframe.is_intraday:
+            length = pd.Timedelta(minutes=timeframe.minutes or 0)
+            open_ts = pd.to_datetime(open_utc, utc=True)
+            close_ts = pd.to_datetime(close_utc, utc=True)
+            inside = (ts + length > open_ts) & (ts < close_ts)
+            reject(valid_ts & is_session & ~inside.fillna(False), "outside the regular session")
+        else:
+            midnight = ts.dt.normalize() == ts
+            reject(valid_ts & is_session & ~midnight, "outside the regular session")
+
+    # duplicates: identical copies keep one; conflicting copies are all rejected
+    key = frame["symbol"].astype(str) + "|" + ts.astype(str)
+    dup_any = key.duplicated(keep=False) & reason.isna()
+    if dup_any.any():
+        values = frame[[*PRICE_COLUMNS, "volume"]].astype(str).agg("|".join, axis=1)
+        distinct = (key + "#" + values)[dup_any].groupby(key[dup_any]).nunique()
+        conflicting = key.isin(distinct[distinct > 1].index)
+        reject(dup_any & conflicting, "duplicate bar with conflicting values")
+        reject(key.duplicated(keep="first") & dup_any, "duplicate bar")
+
+    bad = reason.notna().to_numpy()
+    clean = frame.loc[~bad, [c for c in BAR_COLUMNS]].copy()
+    clean["ts"] = ts[~bad]
+    clean[PRICE_COLUMNS] = prices[~bad]
+    clean["volume"] = volume[~bad]
+    clean["timeframe"] = timeframe.value
+    clean["session_date"] = session_date[~bad]
+    rejected = pd.DataFrame(
+        {
+            "symbol": frame.loc[bad, "symbol"].astype(str),
+            "timeframe": timeframe.value,
+            "ts": ts_raw[bad].astype(str),
+            "session_date": session_date[bad],
+            "reason": reason[bad],
+            "raw": _raw_json(frame.loc[bad]),
+        }
+    )
+    return ValidationResult(clean=clean.reset_index(drop=True), rejected=rejected.reset_index(drop=True))
