@@ -20,6 +20,9 @@ from swiftbolt.db.migrate import migrate
 from swiftbolt.db.urls import validate_url, with_database
 from swiftbolt.settings import load_settings
 
+# Partitions are built at import from SWIFTBOLT_HISTORY_START; the real-data fixtures start in 2021.
+os.environ.setdefault("SWIFTBOLT_HISTORY_START", "2020-06-01")
+
 _counter = itertools.count()
 
 

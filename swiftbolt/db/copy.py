@@ -8,16 +8,14 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-NULL = "\\N"
-
 
 def frame_to_copy_text(frame: pd.DataFrame, columns: Sequence[str]) -> str:
-    """Tab-separated COPY text for `columns` of `frame` (NaN/None -> NULL)."""
+    """CSV for COPY ... (FORMAT csv): NaN/None become unquoted empty fields, i.e. NULL."""
     if frame.empty:
         return ""
     return frame.loc[:, list(columns)].to_csv(
-        sep="\t", header=False, index=False, na_rep=NULL, lineterminator="\n",
-        date_format="%Y-%m-%d %H:%M:%S%z", float_format=None,
+        header=False, index=False, na_rep="", lineterminator="\n",
+        date_format="%Y-%m-%d %H:%M:%S.%f%z",
     )
 
 
@@ -27,7 +25,7 @@ def copy_frame(conn: psycopg.Connection, table: str, columns: Sequence[str], fra
         return 0
     schema, _, name = table.rpartition(".")
     target = sql.Identifier(schema, name) if schema else sql.Identifier(name)
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
+    stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
         target, sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
     text = frame_to_copy_text(frame, columns)

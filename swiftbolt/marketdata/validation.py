@@ -9,7 +9,6 @@ Alpaca's hourly bars are clock-aligned, so the 09:00 ET bar holds 09:30-10:00.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,9 +40,12 @@ def session_dates_for(ts: pd.Series, timeframe: Timeframe, market: str) -> pd.Se
 
 
 def _raw_json(frame: pd.DataFrame) -> pd.Series:
+    """The row as the provider sent it, one JSON object per row (NaN -> null), for the quarantine."""
     cols = [c for c in BAR_COLUMNS if c in frame.columns]
-    records = frame[cols].astype(str).to_dict(orient="records")
-    return pd.Series([json.dumps(r) for r in records], index=frame.index, dtype="object")
+    if frame.empty:
+        return pd.Series([], index=frame.index, dtype="object")
+    text = frame[cols].astype(object).to_json(orient="records", lines=True, date_format="iso")
+    return pd.Series(text.strip().split("\n"), index=frame.index, dtype="object")
 
 
 def validate_bars(frame: pd.DataFrame, market: str, timeframe: Timeframe) -> ValidationResult:
@@ -101,8 +103,8 @@ def validate_bars(frame: pd.DataFrame, market: str, timeframe: Timeframe) -> Val
     key = frame["symbol"].astype(str) + "|" + ts.astype(str)
     dup_any = key.duplicated(keep=False) & reason.isna()
     if dup_any.any():
-        values = frame[[*PRICE_COLUMNS, "volume"]].astype(str).agg("|".join, axis=1)
-        distinct = (key + "#" + values)[dup_any].groupby(key[dup_any]).nunique()
+        values = pd.util.hash_pandas_object(frame[[*PRICE_COLUMNS, "volume"]], index=False)
+        distinct = values[dup_any].groupby(key[dup_any]).nunique()
         conflicting = key.isin(distinct[distinct > 1].index)
         reject(dup_any & conflicting, "duplicate bar with conflicting values")
         reject(key.duplicated(keep="first") & dup_any, "duplicate bar")
