@@ -20,7 +20,9 @@ def _first_line(exc: BaseException) -> str:
 def connect(url: str, *, autocommit: bool = False, connect_timeout: int = 10) -> psycopg.Connection:
     """Open a connection; a refused or failed connection becomes a DatabaseUnavailable one-liner."""
     try:
-        return psycopg.connect(url, autocommit=autocommit, connect_timeout=connect_timeout)
+        # All session times are UTC: COPY text timestamps carry no zone suffix (see db/copy.py).
+        return psycopg.connect(url, autocommit=autocommit, connect_timeout=connect_timeout,
+                               options="-c TimeZone=UTC")
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(
             f"cannot connect to PostgreSQL at {describe(url)}: {_first_line(exc)} "

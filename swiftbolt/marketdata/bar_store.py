@@ -43,16 +43,23 @@ def partition_checksums(bars: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["symbol_id", "timeframe", "session_date", "bar_count", "checksum",
                                      "start_ts", "end_ts"])
     row_hash = pd.util.hash_pandas_object(bars[_CHECKSUM_COLUMNS], index=False).to_numpy(np.uint64)
-    keyed = bars[["symbol_id", "timeframe", "session_date", "ts"]].assign(h=row_hash)
-    grouped = keyed.groupby(["symbol_id", "timeframe", "session_date"], sort=True)
-    out = grouped.agg(bar_count=("ts", "size"), start_ts=("ts", "min"), end_ts=("ts", "max"))
-    sums = grouped["h"].agg(lambda s: int(np.sum(s.to_numpy(np.uint64), dtype=np.uint64)))
-    out["checksum"] = [f"{int(v):016x}" for v in sums.to_numpy()]
-    return out.reset_index()
+    keys = bars[["symbol_id", "timeframe", "session_date"]]
+    codes = keys.groupby(["symbol_id", "timeframe", "session_date"], sort=True).ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    sums = np.add.reduceat(row_hash[order], starts)  # uint64 addition wraps: a sum modulo 2^64
+    ts = bars["ts"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()[order]
+    out = keys.iloc[order[starts]].reset_index(drop=True)
+    out["bar_count"] = np.diff(np.r_[starts, len(order)])
+    out["start_ts"] = pd.to_datetime(np.minimum.reduceat(ts, starts), utc=True)
+    out["end_ts"] = pd.to_datetime(np.maximum.reduceat(ts, starts), utc=True)
+    out["checksum"] = [f"{int(v):016x}" for v in sums]
+    return out
 
 
 def _scope_frame(symbol_ids: list[int], timeframes: list[str], session_dates: list[dt.date]) -> pd.DataFrame:
-    idx = pd.MultiIndex.from_product([symbol_ids, timeframes, session_dates],
+    idx = pd.MultiIndex.from_product([symbol_ids, timeframes, pd.to_datetime(session_dates)],
                                      names=["symbol_id", "timeframe", "session_date"])
     return idx.to_frame(index=False)
 
@@ -95,8 +102,9 @@ def write_bar_chunk(
         q = rejected.assign(provider=provider, ingestion_run_id=ingestion_run_id)
         stats.rows_rejected = copy_frame(conn, "ops.bar_quarantine", QUARANTINE_COLUMNS, q)
 
-    _write_datasets(conn, bars, rejected, symbol_ids, tf_values, session_dates, provider, ingestion_run_id)
-    _write_coverage_and_checkpoints(conn, symbol_ids, tf_values, last, provider, ingestion_run_id)
+    datasets = _write_datasets(conn, bars, rejected, symbol_ids, tf_values, session_dates, provider,
+                               ingestion_run_id)
+    _write_coverage_and_checkpoints(conn, datasets, last, provider, ingestion_run_id)
     if Timeframe.D1 in timeframes:
         derive_period_bars(conn, symbol_ids, first, last, provider, ingestion_run_id)
     return stats
@@ -105,19 +113,19 @@ def write_bar_chunk(
 def _write_datasets(
     conn: psycopg.Connection, bars: pd.DataFrame, rejected: pd.DataFrame, symbol_ids: list[int],
     tf_values: list[str], session_dates: list[dt.date], provider: str, run_id: int,
-) -> None:
+) -> pd.DataFrame:
+    """Replace the bar_datasets rows of the chunk's partitions; returns the rows written."""
     scope = _scope_frame(symbol_ids, tf_values, session_dates)
-    sums = partition_checksums(bars)
-    ds = scope.merge(sums, on=["symbol_id", "timeframe", "session_date"], how="left")
+    keys = ["symbol_id", "timeframe", "session_date"]
+    ds = scope.merge(partition_checksums(bars), on=keys, how="left")
     ds["bar_count"] = ds["bar_count"].fillna(0).astype(int)
     ds["checksum"] = ds["checksum"].fillna("0" * 16)
-    rej = (
-        rejected.groupby(["symbol_id", "timeframe", "session_date"]).size().rename("rejected_count")
-        if not rejected.empty else pd.Series(dtype=int, name="rejected_count")
-    )
-    ds = ds.merge(rej.reset_index(), on=["symbol_id", "timeframe", "session_date"], how="left") if not rejected.empty \
-        else ds.assign(rejected_count=0)
-    ds["rejected_count"] = ds["rejected_count"].fillna(0).astype(int)
+    if rejected.empty:
+        ds["rejected_count"] = 0
+    else:
+        rej = rejected.groupby(keys).size().rename("rejected_count").reset_index()
+        ds = ds.merge(rej, on=keys, how="left")
+        ds["rejected_count"] = ds["rejected_count"].fillna(0).astype(int)
     ds = ds.assign(provider=provider, ingestion_run_id=run_id)
     cols = ("symbol_id", "timeframe", "session_date", "provider", "start_ts", "end_ts", "bar_count",
             "rejected_count", "checksum", "ingestion_run_id")
@@ -127,21 +135,30 @@ def _write_datasets(
         (symbol_ids, tf_values, session_dates),
     )
     copy_frame(conn, "market.bar_datasets", cols, ds)
+    return ds
 
 
 def _write_coverage_and_checkpoints(
-    conn: psycopg.Connection, symbol_ids: list[int], tf_values: list[str], last_session: dt.date,
-    provider: str, run_id: int,
+    conn: psycopg.Connection, datasets: pd.DataFrame, last_session: dt.date, provider: str, run_id: int
 ) -> None:
+    """Coverage widens to include the chunk; the checkpoint moves to the chunk's last session and
+    counts the bars this ingestion run has written so far."""
+    per = datasets.groupby(["symbol_id", "timeframe"]).agg(
+        bars=("bar_count", "sum"), from_ts=("start_ts", "min"), to_ts=("end_ts", "max")
+    ).reset_index()
+    args = (
+        per["symbol_id"].tolist(), per["timeframe"].tolist(),
+        [None if pd.isna(v) else v.to_pydatetime() for v in per["from_ts"]],
+        [None if pd.isna(v) else v.to_pydatetime() for v in per["to_ts"]],
+        per["bars"].astype(int).tolist(),
+    )
     conn.execute(
         """
         INSERT INTO market.coverage_status AS c (symbol_id, timeframe, from_ts, to_ts, last_success_at,
                                                  last_rows_written, last_provider)
-        SELECT d.symbol_id, d.timeframe, min(d.start_ts), max(d.end_ts), now(), sum(d.bar_count), %s
-        FROM market.bar_datasets d
-        WHERE d.symbol_id = ANY(%s) AND d.timeframe = ANY(%s) AND d.ingestion_run_id = %s
-          AND d.bar_count > 0
-        GROUP BY d.symbol_id, d.timeframe
+        SELECT s, t, f, e, now(), n, %s
+        FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[]) AS u(s, t, f, e, n)
+        WHERE f IS NOT NULL
         ON CONFLICT (symbol_id, timeframe) DO UPDATE SET
             from_ts = LEAST(c.from_ts, EXCLUDED.from_ts),
             to_ts = GREATEST(c.to_ts, EXCLUDED.to_ts),
@@ -149,27 +166,23 @@ def _write_coverage_and_checkpoints(
             last_rows_written = EXCLUDED.last_rows_written,
             last_provider = EXCLUDED.last_provider
         """,
-        (provider, symbol_ids, tf_values, run_id),
+        (provider, *args),
     )
     conn.execute(
         """
         INSERT INTO market.provider_checkpoints AS p (provider, symbol_id, timeframe, last_session,
                                                       last_ts, bars_written, ingestion_run_id)
-        SELECT %s, s.symbol_id, t.timeframe, %s,
-               (SELECT max(d.end_ts) FROM market.bar_datasets d
-                 WHERE d.symbol_id = s.symbol_id AND d.timeframe = t.timeframe
-                   AND d.ingestion_run_id = %s),
-               (SELECT COALESCE(sum(d.bar_count), 0) FROM market.bar_datasets d
-                 WHERE d.symbol_id = s.symbol_id AND d.timeframe = t.timeframe
-                   AND d.ingestion_run_id = %s),
-               %s
-        FROM unnest(%s::bigint[]) AS s(symbol_id) CROSS JOIN unnest(%s::text[]) AS t(timeframe)
+        SELECT %s, s, t, %s, e, n, %s
+        FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[]) AS u(s, t, f, e, n)
         ON CONFLICT (provider, symbol_id, timeframe) DO UPDATE SET
-            last_session = EXCLUDED.last_session, last_ts = EXCLUDED.last_ts,
-            bars_written = EXCLUDED.bars_written, ingestion_run_id = EXCLUDED.ingestion_run_id,
+            last_session = EXCLUDED.last_session,
+            last_ts = COALESCE(GREATEST(p.last_ts, EXCLUDED.last_ts), p.last_ts, EXCLUDED.last_ts),
+            bars_written = CASE WHEN p.ingestion_run_id = EXCLUDED.ingestion_run_id
+                                THEN p.bars_written + EXCLUDED.bars_written ELSE EXCLUDED.bars_written END,
+            ingestion_run_id = EXCLUDED.ingestion_run_id,
             updated_at = now()
         """,
-        (provider, last_session, run_id, run_id, run_id, symbol_ids, tf_values),
+        (provider, last_session, run_id, *args),
     )
 
 

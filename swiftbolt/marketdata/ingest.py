@@ -165,15 +165,18 @@ def ingest_bars(
             clean["symbol_id"] = clean["symbol"].map(symbols).astype("int64")
             rejected["symbol_id"] = rejected["symbol"].map(symbols).astype("int64")
             # rows outside the requested partitions (e.g. the provider's extra days) are not ours
-            wanted = set(dates)
+            wanted = pd.DatetimeIndex(pd.to_datetime(dates))
             clean = clean[clean["session_date"].isin(wanted)]
             rejected = rejected[rejected["session_date"].isin(wanted) | rejected["session_date"].isna()]
-            clean_by_day = clean.groupby("session_date", sort=False)
+            clean = clean.sort_values("session_date", kind="stable")
+            day_values = clean["session_date"].to_numpy()
             for start in range(0, len(dates), chunk_sessions):
                 chunk_dates = dates[start : start + chunk_sessions]
-                parts = [clean_by_day.get_group(d) for d in chunk_dates if d in clean_by_day.groups]
-                chunk_bars = pd.concat(parts, ignore_index=True) if parts else clean.iloc[:0]
-                chunk_rej = rejected[rejected["session_date"].isin(chunk_dates)]
+                chunk_days = wanted[start : start + len(chunk_dates)]
+                lo = np.searchsorted(day_values, chunk_days[0].to_datetime64(), side="left")
+                hi = np.searchsorted(day_values, chunk_days[-1].to_datetime64(), side="right")
+                chunk_bars = clean.iloc[lo:hi]
+                chunk_rej = rejected[rejected["session_date"].isin(chunk_days)]
                 if start == 0:  # rows with no trading day (bad timestamps) are kept with the first chunk
                     chunk_rej = pd.concat([chunk_rej, rejected[rejected["session_date"].isna()]])
                 with conn.transaction():

@@ -23,7 +23,7 @@ SESSION_REASONS = ("not a trading session", "outside the regular session")
 
 @dataclass(frozen=True)
 class ValidationResult:
-    clean: pd.DataFrame      # BAR_COLUMNS + session_date, ts as datetime64[ns, UTC]
+    clean: pd.DataFrame      # BAR_COLUMNS + session_date (naive datetime64), ts as datetime64[ns, UTC]
     rejected: pd.DataFrame   # symbol, timeframe, ts (text), session_date, reason, raw (json text)
 
     @property
@@ -32,11 +32,11 @@ class ValidationResult:
 
 
 def session_dates_for(ts: pd.Series, timeframe: Timeframe, market: str) -> pd.Series:
-    """The trading day of each bar: daily+ bars by their UTC date, intraday by the exchange date."""
+    """The trading day of each bar (naive datetime64 at midnight): daily+ bars by their UTC date,
+    intraday bars by the exchange's local date."""
     if timeframe.is_intraday:
-        local = ts.dt.tz_convert(get_market(market).timezone)
-        return local.dt.date
-    return ts.dt.date
+        return ts.dt.tz_convert(get_market(market).timezone).dt.tz_localize(None).dt.normalize()
+    return ts.dt.tz_localize(None).dt.normalize()
 
 
 def _raw_json(frame: pd.DataFrame) -> pd.Series:
@@ -79,12 +79,13 @@ def validate_bars(frame: pd.DataFrame, market: str, timeframe: Timeframe) -> Val
     reject(lo > np.minimum(o, c), "low above open/close")
     reject(volume.isna() | (volume < 0), "negative volume")
 
-    session_date = pd.Series(np.full(n, None, dtype=object))
+    session_date = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
     valid_ts = ts.notna()
     if valid_ts.any():
         session_date[valid_ts] = session_dates_for(ts[valid_ts], timeframe, market)
         days = session_date[valid_ts]
-        cal = sessions(market, min(days), max(days)).set_index("date")
+        cal = sessions(market, days.min().date(), days.max().date())
+        cal.index = pd.to_datetime(cal["date"])
         open_utc = session_date.map(cal["open_utc"])
         close_utc = session_date.map(cal["close_utc"])
         is_session = open_utc.notna()
@@ -100,14 +101,15 @@ def validate_bars(frame: pd.DataFrame, market: str, timeframe: Timeframe) -> Val
             reject(valid_ts & is_session & ~midnight, "outside the regular session")
 
     # duplicates: identical copies keep one; conflicting copies are all rejected
-    key = frame["symbol"].astype(str) + "|" + ts.astype(str)
-    dup_any = key.duplicated(keep=False) & reason.isna()
+    keyed = pd.DataFrame({"symbol": frame["symbol"].to_numpy(), "ts": ts.to_numpy()})
+    dup_any = keyed.duplicated(keep=False) & reason.isna()
     if dup_any.any():
-        values = pd.util.hash_pandas_object(frame[[*PRICE_COLUMNS, "volume"]], index=False)
+        key = pd.Series(pd.util.hash_pandas_object(keyed, index=False).to_numpy())
+        values = pd.Series(pd.util.hash_pandas_object(frame[[*PRICE_COLUMNS, "volume"]], index=False).to_numpy())
         distinct = values[dup_any].groupby(key[dup_any]).nunique()
         conflicting = key.isin(distinct[distinct > 1].index)
         reject(dup_any & conflicting, "duplicate bar with conflicting values")
-        reject(key.duplicated(keep="first") & dup_any, "duplicate bar")
+        reject(keyed.duplicated(keep="first") & dup_any, "duplicate bar")
 
     bad = reason.notna().to_numpy()
     clean = frame.loc[~bad, [c for c in BAR_COLUMNS]].copy()
