@@ -1,0 +1,156 @@
+"""Reads adjusted bars with warm-up, and writes ml.feature_sets, ml.feature_rows, ml.sr_levels and
+ml.supertrend_signals, one transaction per call (whole partitions: symbol x trading day)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from swiftbolt.db.copy import copy_frame
+from swiftbolt.features.feature_set import FeatureSetDefinition, canonical_json
+
+
+def load_adjusted_bars(
+    conn: psycopg.Connection, symbol_id: int, timeframe: str, first: dt.date, last: dt.date, warmup_bars: int
+) -> pd.DataFrame:
+    """Adjusted bars of sessions <= `last`, starting `warmup_bars` bars before the first bar of
+    `first` (fewer if the history is shorter). Nothing after `last` is read: no look-ahead."""
+    rows = conn.execute(
+        """
+        WITH wanted AS (
+            SELECT ts FROM market.ohlc_bars
+            WHERE symbol_id = %(s)s AND timeframe = %(tf)s AND session_date < %(first)s
+            ORDER BY ts DESC LIMIT %(warm)s
+        )
+        SELECT ts, session_date, open, high, low, close, volume
+        FROM market.ohlc_bars_adjusted
+        WHERE symbol_id = %(s)s AND timeframe = %(tf)s AND session_date <= %(last)s
+          AND ts >= COALESCE((SELECT min(ts) FROM wanted),
+                             (SELECT min(ts) FROM market.ohlc_bars
+                              WHERE symbol_id = %(s)s AND timeframe = %(tf)s AND session_date >= %(first)s))
+        ORDER BY ts
+        """,
+        {"s": symbol_id, "tf": timeframe, "first": first, "last": last, "warm": warmup_bars},
+    ).fetchall()
+    frame = pd.DataFrame(rows, columns=["ts", "session_date", "open", "high", "low", "close", "volume"])
+    if not frame.empty:
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+        frame["session_date"] = pd.to_datetime(frame["session_date"])
+    return frame
+
+
+def ensure_feature_set(conn: psycopg.Connection, definition: FeatureSetDefinition, code_version: str) -> int:
+    """The id of this definition (inserted when new); earlier definitions are marked superseded."""
+    digest = definition.definition_hash()
+    row = conn.execute("SELECT id FROM ml.feature_sets WHERE definition_hash = %s", (digest,)).fetchone()
+    if row:
+        return int(row[0])
+    conn.execute("UPDATE ml.feature_sets SET status = 'superseded' WHERE name = %s AND status = 'active'",
+                 (definition.name,))
+    row = conn.execute(
+        "INSERT INTO ml.feature_sets (name, definition_hash, code_version, feature_keys, params, warmup_bars) "
+        "VALUES (%s, %s, %s, %s, %s::jsonb, %s) RETURNING id",
+        (definition.name, digest, code_version, list(definition.features), canonical_json(definition.params),
+         definition.warmup_bars),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def features_json(features: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """One JSON object per row; NaN/inf -> null (jsonb has no NaN)."""
+    values = features[columns].astype(float).replace([np.inf, -np.inf], np.nan)
+    text = values.to_json(orient="records", lines=True, double_precision=15)
+    return pd.Series(text.strip().split("\n"), index=features.index)
+
+
+def write_feature_rows(
+    conn: psycopg.Connection, symbol_id: int, timeframe: str, feature_set_id: int, dates: list[dt.date],
+    rows: pd.DataFrame, columns: list[str],
+) -> int:
+    """Replace the feature rows of (symbol, timeframe, feature set) on `dates` with `rows`
+    (ts, session_date, warmup_complete + feature columns)."""
+    conn.execute(
+        "DELETE FROM ml.feature_rows WHERE symbol_id = %s AND timeframe = %s AND feature_set_id = %s "
+        "AND session_date = ANY(%s)",
+        (symbol_id, timeframe, feature_set_id, dates),
+    )
+    if rows.empty:
+        return 0
+    out = pd.DataFrame({
+        "symbol_id": symbol_id, "timeframe": timeframe, "ts": rows["ts"], "session_date": rows["session_date"],
+        "feature_set_id": feature_set_id, "warmup_complete": rows["warmup_complete"].astype(bool),
+        "features": features_json(rows, columns),
+    })
+    return copy_frame(conn, "ml.feature_rows", list(out.columns), out)
+
+
+_SR_COLUMNS = {
+    "pp": "pivot_pp", "r1": "pivot_r1", "r2": "pivot_r2", "r3": "pivot_r3", "s1": "pivot_s1", "s2": "pivot_s2",
+    "s3": "pivot_s3", "support": "nearest_support", "support_distance_pct": "support_distance_pct",
+    "support_strength": "support_strength", "resistance": "nearest_resistance",
+    "resistance_distance_pct": "resistance_distance_pct", "resistance_strength": "resistance_strength",
+}
+
+
+def _json_cell(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return json.dumps(value, default=str, allow_nan=False)
+
+
+def write_sr_levels(conn: psycopg.Connection, symbol_id: int, dates: list[dt.date], levels: pd.DataFrame) -> int:
+    """Replace ml.sr_levels of the symbol on `dates` with `levels` (rows of sr_levels_series + session_date)."""
+    conn.execute("DELETE FROM ml.sr_levels WHERE symbol_id = %s AND session_date = ANY(%s)", (symbol_id, dates))
+    if levels.empty:
+        return 0
+    out = pd.DataFrame({"symbol_id": symbol_id, "session_date": levels["session_date"], "close": levels["close"]})
+    for src, dst in _SR_COLUMNS.items():
+        out[dst] = levels[src]
+    for col in ("support_strength", "resistance_strength"):
+        out[col] = pd.array(levels[col], dtype="Int64")
+    fib_cols = [c for c in levels.columns if c.startswith("fib_") and c != "fib_trend"]
+    out["fib_levels"] = [
+        _json_cell({k: (None if pd.isna(v) else float(v)) for k, v in r.items()} | {"trend": t})
+        for r, t in zip(levels[fib_cols].to_dict("records"), levels["fib_trend"], strict=True)
+    ]
+    out["zigzag_swings"] = [_json_cell(v) for v in levels["zigzag_swings"]]
+    out["cluster_levels"] = [_json_cell(v) for v in levels["cluster_levels"]]
+    return copy_frame(conn, "ml.sr_levels", list(out.columns), out)
+
+
+def write_supertrend_signals(
+    conn: psycopg.Connection, symbol_id: int, timeframe: str, signals: pd.DataFrame
+) -> int:
+    """Upsert signals (their outcome may have resolved since last time). Signals whose levels are
+    invalid for the table (e.g. a non-positive target) are skipped."""
+    if signals.empty:
+        return 0
+    valid = signals[signals["outcome"].isin(["WIN", "LOSS", "OPEN"]) & (signals["entry"] > 0)
+                    & (signals["stop"] > 0) & (signals["target"] > 0)]
+    params = [
+        (symbol_id, timeframe, r.ts.to_pydatetime(), r.side, float(r.entry), float(r.stop), float(r.target),
+         r.outcome, None if pd.isna(r.exit_price) else float(r.exit_price),
+         None if pd.isna(r.exit_ts) else pd.Timestamp(r.exit_ts).to_pydatetime(),
+         None if pd.isna(r.pnl_pct) else float(r.pnl_pct))
+        for r in valid.itertuples(index=False)
+    ]
+    with conn.cursor() as cur:
+        cur.executemany(
+            """
+            INSERT INTO ml.supertrend_signals (symbol_id, timeframe, signal_ts, side, entry_price, stop_price,
+                target_price, outcome, exit_price, exit_ts, pnl_pct)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (symbol_id, timeframe, signal_ts) DO UPDATE SET
+                side = EXCLUDED.side, entry_price = EXCLUDED.entry_price, stop_price = EXCLUDED.stop_price,
+                target_price = EXCLUDED.target_price, outcome = EXCLUDED.outcome,
+                exit_price = EXCLUDED.exit_price, exit_ts = EXCLUDED.exit_ts, pnl_pct = EXCLUDED.pnl_pct,
+                updated_at = now()
+            """,
+            params,
+        )
+    return len(params)

@@ -1,0 +1,109 @@
+"""Feature assets on a real PostgreSQL: partition-alone equals full history, no look-ahead,
+feature set recorded, S/R and SuperTrend written."""
+
+from __future__ import annotations
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from assets.features import build_feature_rows, build_sr_levels, build_supertrend_signals
+from assets.partitions import symbol_partitions
+from resources import WarehouseResource
+from swiftbolt.calendars import session_dates
+from swiftbolt.db.connection import connect
+from swiftbolt.marketdata.ingest import RunInfo, ingest_bars
+from swiftbolt.marketdata.synthetic import SyntheticProvider
+from swiftbolt.marketdata.types import Timeframe
+from tests.helpers import add_symbols
+
+pytestmark = pytest.mark.warehouse
+
+
+def _range_tags(first: str, last: str, symbol: str) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": dg.MultiPartitionKey({"date": first, "symbol": symbol}),
+            "dagster/asset_partition_range_end": dg.MultiPartitionKey({"date": last, "symbol": symbol})}
+
+
+def _feature_frame(url: str, timeframe: str = "d1") -> pd.DataFrame:
+    with connect(url) as conn:
+        rows = conn.execute("SELECT ts, warmup_complete, features FROM ml.feature_rows WHERE timeframe = %s "
+                            "ORDER BY ts", (timeframe,)).fetchall()
+    frame = pd.DataFrame([r[2] for r in rows]).astype(float)
+    frame.insert(0, "ts", [r[0] for r in rows])
+    frame.insert(1, "warmup_complete", [r[1] for r in rows])
+    return frame
+
+
+def test_partition_alone_equals_full_history_and_features_are_recorded(warehouse_url: str) -> None:
+    ids = add_symbols(warehouse_url, {"SPY": "us_equity"})
+    days = session_dates("us_equity", pd.Timestamp("2021-06-01").date(), pd.Timestamp("2024-06-28").date())
+    ingest_bars(warehouse_url, SyntheticProvider(), "us_equity", ids, days, [Timeframe.D1], RunInfo())
+    resources = {"warehouse": WarehouseResource(database_url=warehouse_url)}
+    asset = build_feature_rows("us_equity")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(symbol_partitions("us_equity").name, ["SPY"])
+        # the whole range in one run...
+        full = dg.materialize([asset], instance=instance, resources=resources,
+                              tags=_range_tags(days[0].isoformat(), days[-1].isoformat(), "SPY"))
+        assert full.success
+        whole = _feature_frame(warehouse_url)
+        # ...then the last day alone, recomputed from its warm-up window only
+        alone = dg.materialize([asset], instance=instance, resources=resources,
+                               partition_key=dg.MultiPartitionKey({"date": days[-1].isoformat(), "symbol": "SPY"}))
+        assert alone.success
+    single = _feature_frame(warehouse_url)
+    assert len(single) == len(whole) == len(days)
+    last_whole, last_alone = whole.iloc[-1, 2:], single.iloc[-1, 2:]
+    np.testing.assert_allclose(last_alone.to_numpy(), last_whole.to_numpy(), rtol=1e-9, atol=1e-9, equal_nan=True)
+    # the first bars of the history are marked, the later ones complete
+    assert not whole["warmup_complete"].iloc[0] and whole["warmup_complete"].iloc[-1]
+    with connect(warehouse_url) as conn:
+        sets = conn.execute("SELECT name, status, warmup_bars, cardinality(feature_keys) FROM ml.feature_sets").fetchall()
+    assert sets == [("swiftbolt_core", "active", 500, len(whole.columns) - 2)]
+
+
+def test_changing_later_bars_changes_no_feature_of_day_d(warehouse_url: str) -> None:
+    ids = add_symbols(warehouse_url, {"QQQ": "us_equity"})
+    days = session_dates("us_equity", pd.Timestamp("2023-01-03").date(), pd.Timestamp("2023-12-29").date())
+    ingest_bars(warehouse_url, SyntheticProvider(), "us_equity", ids, days, [Timeframe.D1], RunInfo())
+    resources = {"warehouse": WarehouseResource(database_url=warehouse_url)}
+    d = days[200]
+    key = dg.MultiPartitionKey({"date": d.isoformat(), "symbol": "QQQ"})
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(symbol_partitions("us_equity").name, ["QQQ"])
+        assert dg.materialize([build_feature_rows("us_equity")], instance=instance, resources=resources,
+                              partition_key=key).success
+        before = _feature_frame(warehouse_url)
+        with connect(warehouse_url) as conn:
+            conn.execute("UPDATE market.ohlc_bars SET open = open * 1.5, high = high * 1.5, low = low * 1.5, "
+                         "close = close * 1.5, volume = volume * 3 WHERE session_date > %s", (d,))
+            conn.commit()
+        assert dg.materialize([build_feature_rows("us_equity")], instance=instance, resources=resources,
+                              partition_key=key).success
+    after = _feature_frame(warehouse_url)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_sr_levels_and_supertrend_signals_are_written(warehouse_url: str) -> None:
+    ids = add_symbols(warehouse_url, {"AAPL": "us_equity"})
+    days = session_dates("us_equity", pd.Timestamp("2023-01-03").date(), pd.Timestamp("2023-12-29").date())
+    ingest_bars(warehouse_url, SyntheticProvider(), "us_equity", ids, days, [Timeframe.D1], RunInfo())
+    resources = {"warehouse": WarehouseResource(database_url=warehouse_url)}
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(symbol_partitions("us_equity").name, ["AAPL"])
+        tags = _range_tags(days[150].isoformat(), days[-1].isoformat(), "AAPL")
+        result = dg.materialize([build_sr_levels("us_equity"), build_supertrend_signals("us_equity")],
+                                instance=instance, resources=resources, tags=tags)
+        assert result.success
+    with connect(warehouse_url) as conn:
+        sr = conn.execute("SELECT count(*), count(*) FILTER (WHERE nearest_support < close AND "
+                          "nearest_resistance > close), bool_and(pivot_s1 < pivot_pp AND pivot_pp < pivot_r1)::int "
+                          "FROM ml.sr_levels").fetchone()
+        signals = conn.execute("SELECT side, outcome, entry_price, stop_price, target_price FROM "
+                               "ml.supertrend_signals").fetchall()
+    assert sr[0] == len(days) - 150 and sr[1] > 0.8 * sr[0] and sr[2] == 1
+    assert signals and {s[0] for s in signals} == {"BUY", "SELL"}
+    for side, _, entry, stop, target in signals:
+        assert (stop < entry < target) if side == "BUY" else (target < entry < stop)
