@@ -2,10 +2,11 @@
 
 import dagster as dg
 
-from assets import market_data, reference
+from assets import features, market_data, reference
 from assets.partitions import market_partitions
 from resources import WarehouseResource
 from resources.market_data import market_data_from_env
+from sensors import build_automation
 from swiftbolt.calendars import MARKETS
 
 
@@ -26,6 +27,7 @@ def build_definitions() -> dg.Definitions:
         market_assets = [bars, market_data.build_quotes(market)]
         if market == "us_equity":
             market_assets.append(market_data.build_corporate_actions(market))
+        market_assets.extend(build(market) for build in features.FEATURE_BUILDERS)
         assets.extend(market_assets)
         jobs.append(
             dg.define_asset_job(
@@ -33,9 +35,15 @@ def build_definitions() -> dg.Definitions:
                 description=f"Bars of {market} symbols for a range of trading days (one run per range).",
             )
         )
+    # schedules, sensors and the jobs they launch (sensors/); keep this after every asset is in `assets`:
+    # the daily jobs take the bars asset and everything downstream of it
+    automation = build_automation(assets)
+    jobs.extend(automation.jobs)
     return dg.Definitions(
         assets=assets,
         jobs=jobs,
+        schedules=automation.schedules,
+        sensors=automation.sensors,
         resources={
             "warehouse": WarehouseResource(),
             "market_data": market_data_from_env(),

@@ -5,7 +5,7 @@ import datetime as dt
 
 import dagster as dg
 
-from assets.partitions import market_partitions, symbol_partitions, trading_day_partitions
+from assets.partitions import symbol_partitions, trading_day_partitions
 from swiftbolt.calendars import MARKETS
 from swiftbolt.db.connection import connect
 from swiftbolt.db.warehouse import warehouse_url
@@ -47,9 +47,10 @@ def run_default_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, day
     """Materialize reference data, then each market's bars for all active symbols over the last
     `days` closed sessions as one ranged run. Returns summary lines."""
     summary: list[str] = []
-    result = defs.resolve_job_def("reference_job").execute_in_process(instance=instance, raise_on_error=False)
-    _require_success(result, "reference_job")
-    summary.append(f"reference_job run {result.run_id[:8]}: market/symbols, market/market_calendar")
+    result = defs.resolve_job_def("daily_refresh_job").execute_in_process(instance=instance, raise_on_error=False)
+    _require_success(result, "daily_refresh_job")
+    refreshed = sorted(e.asset_key.to_user_string() for e in result.get_asset_materialization_events())
+    summary.append(f"daily_refresh_job run {result.run_id[:8]}: {', '.join(refreshed)}")
     url = warehouse_url()
     for market in MARKETS:
         with connect(url) as conn:
@@ -58,16 +59,14 @@ def run_default_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, day
             continue
         sync_symbol_partitions(instance, market, tickers)
         dates = recent_closed_sessions(market, days)
-        partitions = market_partitions(market)
         start = dg.MultiPartitionKey({"date": dates[0], "symbol": tickers[0]})
         end = dg.MultiPartitionKey({"date": dates[-1], "symbol": tickers[-1]})
-        del partitions
-        job = defs.resolve_job_def(f"{market}_bars_job")
+        job = defs.resolve_job_def(f"{market}_daily_job")
         result = job.execute_in_process(
             instance=instance, raise_on_error=False,
             tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
         )
-        _require_success(result, f"{market}_bars_job")
+        _require_success(result, f"{market}_daily_job")
         for mat in result.asset_materializations_for_node(f"{market}__ohlc_bars"):
             md = mat.metadata
             summary.append(
@@ -76,4 +75,7 @@ def run_default_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, day
                 f"{md['rejected_rows'].value} rejected, rows by timeframe {md['rows_by_timeframe'].value}"
             )
             break
+        others = sorted({e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+                        - {f"{market}/ohlc_bars"})
+        summary.append(f"{market} downstream in the same run: {', '.join(others)}")
     return summary

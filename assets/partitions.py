@@ -1,35 +1,58 @@
 """Partitions per market: trading days (non-sessions excluded) x symbols (dynamic, synced with
-market.symbols). Built deterministically at load time from the offline calendar library."""
+market.symbols by the symbol universe sensor). Built deterministically at load time, offline, from the
+calendar library (exchange-calendars for exchanges; every day for 24/7 markets).
+
+Design (docs/partitions.md): daily windows in the market's timezone with a *daily* cron, weekends
+excluded by cron and holidays by date, so Friday's window is Friday only (a weekdays-only cron would
+stretch Friday's window to Monday). end_offset=1 makes the current session addressable while it
+trades (the intraday refresh needs that); the after-close automation only requests sessions that have
+closed (swiftbolt.automation.after_close_sessions).
+"""
 
 import datetime as dt
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import exchange_calendars as xcals
 import pandas as pd
 
-from swiftbolt.calendars import get_market, session_dates
+from swiftbolt.calendars import get_market
 from swiftbolt.settings import history_start
 
 DATE_DIM = "date"
 SYMBOL_DIM = "symbol"
-_HOLIDAY_HORIZON_DAYS = 800  # exclusions are listed up to ~2 years ahead
+WEEKEND_EXCLUSIONS = ("0 0 * * 6", "0 0 * * 0")
 
 
-@cache
-def trading_day_partitions(market: str) -> dg.TimeWindowPartitionsDefinition:
-    """Daily partitions in the market's timezone; for exchanges, weekends and holidays are excluded.
-    end_offset=1 makes today's session addressable while it trades (intraday refresh)."""
+def default_horizon_end(today: dt.date | None = None) -> dt.date:
+    """Holidays are excluded up to Dec 31 of next year: always at least one year ahead, and the
+    partitions definition changes only when the year turns (not every day)."""
+    today = today or dt.date.today()
+    return dt.date(today.year + 1, 12, 31)
+
+
+@lru_cache(maxsize=8)
+def _exchange_session_dates(exchange: str, start: dt.date, end: dt.date) -> frozenset[dt.date]:
+    cal = xcals.get_calendar(exchange, start=(start - dt.timedelta(days=7)).isoformat(), end=end.isoformat())
+    return frozenset(d.date() for d in cal.sessions if start <= d.date() <= end)
+
+
+def build_trading_day_partitions(
+    market: str, start: dt.date, horizon_end: dt.date
+) -> dg.TimeWindowPartitionsDefinition:
+    """Daily partitions from `start` in the market's timezone. For an exchange, every weekday in
+    [start, horizon_end] that is not a session (holiday) is excluded, and weekends always are; days after
+    horizon_end would count as sessions, so horizon_end must stay ahead of the present."""
     m = get_market(market)
-    start = history_start()
     if m.is_24_7:
         return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC", end_offset=1)
-    end = dt.date.today() + dt.timedelta(days=_HOLIDAY_HORIZON_DAYS)
-    open_days = set(session_dates(market, start, end))
+    assert m.exchange is not None
+    open_days = _exchange_session_dates(m.exchange, start, horizon_end)
     tz = ZoneInfo(m.timezone)
     holidays = [
         dt.datetime(d.year, d.month, d.day, tzinfo=tz)
-        for d in pd.bdate_range(start, end).date
+        for d in pd.bdate_range(start, horizon_end).date
         if d not in open_days
     ]
     return dg.TimeWindowPartitionsDefinition(
@@ -38,9 +61,14 @@ def trading_day_partitions(market: str) -> dg.TimeWindowPartitionsDefinition:
         cron_schedule="0 0 * * *",
         timezone=m.timezone,
         end_offset=1,
-        # a daily (not weekdays-only) cron keeps Friday's window Friday-only; weekends are excluded here
-        exclusions=["0 0 * * 6", "0 0 * * 0", *holidays],
+        exclusions=[*WEEKEND_EXCLUSIONS, *holidays],
     )
+
+
+@cache
+def trading_day_partitions(market: str) -> dg.TimeWindowPartitionsDefinition:
+    """Trading days from SWIFTBOLT_HISTORY_START; today's session included while it trades (end_offset=1)."""
+    return build_trading_day_partitions(market, history_start(), default_horizon_end())
 
 
 @cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -52,12 +53,15 @@ def pg_admin_url() -> Iterator[str]:
     if external:
         yield validate_url(external, "SWIFTBOLT_TEST_DATABASE_URL")
         return
-    server = EmbeddedPostgres(load_settings().state_dir / "test-pg", free_port())
+    # one server per pytest session, so concurrent sessions never stop each other's server
+    root = load_settings().state_dir / f"test-pg-{os.getpid()}"
+    server = EmbeddedPostgres(root, free_port())
     server.start()
     try:
         yield server.url("postgres")
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
