@@ -38,13 +38,15 @@ def _db(args: argparse.Namespace) -> int:
 def _setup() -> tuple[str, str]:
     """Start (if embedded), create databases, migrate, write dagster.yaml. Returns the two URLs."""
     from swiftbolt.db.warehouse import prepare
-    from swiftbolt.instance import write_instance_config
+    from swiftbolt.instance import apply_pool_limits, sqlalchemy_url, write_instance_config
 
     settings = load_settings()
     ready = prepare(settings)
     path = write_instance_config(settings.dagster_home, ready.dagster_url)
+    os.environ["SWIFTBOLT_DAGSTER_STORAGE_URL"] = sqlalchemy_url(ready.dagster_url)
+    pools = apply_pool_limits(settings.dagster_home)
     print(f"warehouse: {redact(ready.url)} ({ready.migrations.summary()})")
-    print(f"dagster instance: {path}")
+    print(f"dagster instance: {path} (pool limits {pools})")
     return ready.url, ready.dagster_url
 
 

@@ -37,7 +37,9 @@ def instance_config(dagster_url: str) -> dict:
             "runs": {
                 "max_concurrent_runs": MAX_CONCURRENT_RUNS,
                 "tag_concurrency_limits": [
+                    # a UI backfill or a new symbol's history backfill never takes both run slots
                     {"key": "dagster/backfill", "limit": 1},
+                    {"key": "swiftbolt/run_kind", "value": "symbol_backfill", "limit": 1},
                 ],
             },
             "pools": {"default_limit": 2},
@@ -63,3 +65,16 @@ def write_instance_config(dagster_home: Path, dagster_url: str) -> Path:
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
     return path
+
+
+def apply_pool_limits(dagster_home: Path) -> dict[str, int]:
+    """Pool limits live in the instance's storage, not in dagster.yaml: set the provider pool to
+    PROVIDER_POOL_LIMIT (the same as `dagster instance concurrency set`)."""
+    import os
+
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    with dg.DagsterInstance.get() as instance:
+        instance.event_log_storage.set_concurrency_slots(PROVIDER_POOL, PROVIDER_POOL_LIMIT)
+    return {PROVIDER_POOL: PROVIDER_POOL_LIMIT}
