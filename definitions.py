@@ -39,8 +39,10 @@ def build_definitions() -> dg.Definitions:
     # the daily jobs take the bars asset and everything downstream of it
     automation = build_automation(assets)
     jobs.extend(automation.jobs)
+    checks = [market_data.build_bars_freshness_check(market) for market in MARKETS]
     return dg.Definitions(
         assets=assets,
+        asset_checks=checks,
         jobs=jobs,
         schedules=automation.schedules,
         sensors=automation.sensors,

@@ -8,8 +8,9 @@ import pandas as pd
 
 from assets.partitions import market_partitions, split_partition_keys
 from resources import MarketDataResource, WarehouseResource
+from swiftbolt.automation import last_session_past_deadline
 from swiftbolt.instance import PROVIDER_POOL
-from swiftbolt.marketdata.bar_checks import QualityThresholds, assess_partitions
+from swiftbolt.marketdata.bar_checks import QualityThresholds, assess_partitions, symbols_without_daily_bars
 from swiftbolt.marketdata.corporate_actions import write_corporate_actions
 from swiftbolt.marketdata.ingest import RunInfo, ingest_bars
 from swiftbolt.marketdata.quotes import write_quotes
@@ -31,6 +32,28 @@ def fetched_timeframes() -> list[Timeframe]:
 class OhlcBarsConfig(dg.Config):
     error_reject_ratio: float = 0.01
     """Share of quality-rejected rows above which the quality check fails with ERROR."""
+
+
+def build_bars_freshness_check(market: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=[market, "ohlc_bars"], name="bars_fresh", blocking=False)
+    def bars_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        """Staleness: every active symbol has its daily bars for the latest session whose deadline
+        (close + after-close buffer + 60 min) has passed."""
+        due = last_session_past_deadline(market, dt.datetime.now(dt.UTC))
+        if due is None:
+            return dg.AssetCheckResult(passed=True, description="no session past its deadline yet")
+        session, deadline = due
+        with warehouse.connection() as conn:
+            missing, active = symbols_without_daily_bars(conn, market, session)
+        return dg.AssetCheckResult(
+            passed=not missing, severity=dg.AssetCheckSeverity.WARN,
+            description=(f"{len(missing)} of {active} active symbols have no daily bars for {session} "
+                         f"(deadline {deadline:%Y-%m-%d %H:%M} UTC)" if missing
+                         else f"all {active} active symbols have daily bars for {session}"),
+            metadata={"session": str(session), "missing_symbols": dg.MetadataValue.json(missing)},
+        )
+
+    return bars_fresh
 
 
 def _severity(level: str | None) -> dg.AssetCheckSeverity:

@@ -16,6 +16,8 @@ from typing import Any
 
 import psycopg
 
+from swiftbolt.marketdata.bar_checks import symbols_without_daily_bars
+
 SEVERITIES = ("info", "warning", "critical")
 ALERT_MARKETS = ("us_equity", "crypto", "all")
 
@@ -165,15 +167,7 @@ def record_session_freshness(
     """After `session`'s deadline: raise a stale_session alert for each active symbol of `market` without
     a daily bar set (market.bar_datasets, timeframe d1) for the session, and resolve the market's open
     stale_session alerts (of any session) whose data has arrived or whose symbol was deactivated."""
-    rows = conn.execute(
-        """
-        SELECT s.ticker, EXISTS (SELECT 1 FROM market.bar_datasets d
-                                 WHERE d.symbol_id = s.id AND d.timeframe = 'd1' AND d.session_date = %s)
-        FROM market.symbols s WHERE s.market = %s AND s.is_active ORDER BY s.ticker
-        """,
-        (session, market),
-    ).fetchall()
-    missing = [t for t, present in rows if not present]
+    missing, active = symbols_without_daily_bars(conn, market, session)
     created = []
     for ticker in missing:
         key = stale_session_key(market, ticker, session)
@@ -199,4 +193,4 @@ def record_session_freshness(
             (STALE_SESSION, market),
         ).fetchall()
     ]
-    return FreshnessReport(market, session, deadline, len(rows), missing, created, sorted(resolved))
+    return FreshnessReport(market, session, deadline, active, missing, created, sorted(resolved))

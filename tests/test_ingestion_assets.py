@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+import datetime as dt
 import math
 
 import dagster as dg
@@ -195,3 +196,25 @@ def test_unreachable_database_fails_with_one_line(instance) -> None:
     assert error.message.startswith("swiftbolt.errors.DatabaseUnavailable: cannot connect to PostgreSQL at "
                                     "127.0.0.1:1/nowhere")
     assert error.message.count("\n") <= 1
+
+
+def test_bars_freshness_check_reports_symbols_without_the_last_session(warehouse_url: str, instance) -> None:
+    from assets.market_data import build_bars_freshness_check
+    from swiftbolt.automation import last_session_past_deadline
+
+    add_symbols(warehouse_url, {"AAPL": "us_equity", "MSFT": "us_equity"})
+    instance.add_dynamic_partitions(symbol_partitions("us_equity").name, ["AAPL", "MSFT"])
+    session, _ = last_session_past_deadline("us_equity", dt.datetime.now(dt.UTC))
+    resources = {"warehouse": WarehouseResource(database_url=warehouse_url),
+                 "market_data": MarketDataResource(provider="synthetic")}
+    check = build_bars_freshness_check("us_equity")
+    stale = dg.materialize([EQUITY_BARS, check], instance=instance, resources=resources,
+                           selection=dg.AssetSelection.checks(check), raise_on_error=False)
+    evaluation = stale.get_asset_check_evaluations()[0]
+    assert not evaluation.passed and evaluation.metadata["missing_symbols"].value == ["AAPL", "MSFT"]
+    key = dg.MultiPartitionKey({"date": session.isoformat(), "symbol": "AAPL"})
+    assert _materialize([EQUITY_BARS], warehouse_url, MarketDataResource(provider="synthetic"), instance,
+                        partition_key=key).success
+    partly = dg.materialize([EQUITY_BARS, check], instance=instance, resources=resources,
+                            selection=dg.AssetSelection.checks(check), raise_on_error=False)
+    assert partly.get_asset_check_evaluations()[0].metadata["missing_symbols"].value == ["MSFT"]

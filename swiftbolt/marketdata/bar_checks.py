@@ -105,3 +105,18 @@ def assess_partitions(
     else:
         out.coverage_message = f"all {len(pairs)} sessions complete"
     return out
+
+
+def symbols_without_daily_bars(conn: psycopg.Connection, market: str, session: dt.date) -> tuple[list[str], int]:
+    """Active symbols of `market` with no daily bar set for `session` (market.bar_datasets), and the
+    number of active symbols."""
+    rows = conn.execute(
+        """
+        SELECT s.ticker, EXISTS (SELECT 1 FROM market.bar_datasets d
+                                 WHERE d.symbol_id = s.id AND d.timeframe = 'd1' AND d.session_date = %s
+                                   AND d.bar_count > 0)
+        FROM market.symbols s WHERE s.market = %s AND s.is_active ORDER BY s.ticker
+        """,
+        (session, market),
+    ).fetchall()
+    return [t for t, present in rows if not present], len(rows)
