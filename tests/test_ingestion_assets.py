@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import itertools
 import datetime as dt
+import itertools
 import math
 
 import dagster as dg
