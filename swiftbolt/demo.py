@@ -22,8 +22,12 @@ def _load_definitions() -> Any:
 
 
 def run_demo(days: int = 10) -> int:
+    import warnings
+
     import dagster as dg
 
+    # backfill_policy is a beta parameter in Dagster 1.13; the warning says nothing to a demo user
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
     module = _load_definitions()
     from pipeline import run_default_pipeline
 
