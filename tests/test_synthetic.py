@@ -316,3 +316,20 @@ def test_unknown_symbols_get_a_deterministic_history() -> None:
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert set(a["symbol"]) == {"ZZZZ", "DOGE/USD"}
     assert (a["close"] > 0).all()
+
+
+def test_no_bar_is_served_before_it_has_ended() -> None:
+    """Like a real feed: at 11:07 ET on 2025-03-10 the m15 bars end with the 10:45 bar, the h1 bars
+    with the 9:30 bar, and there is no daily bar yet; after the close the whole session is there."""
+    now = dt.datetime(2025, 3, 10, 15, 7, tzinfo=dt.UTC)  # 11:07 New York (EDT)
+    start, end = dt.datetime(2025, 3, 10, tzinfo=dt.UTC), dt.datetime(2025, 3, 11, tzinfo=dt.UTC)
+    live = SyntheticProvider(as_of=now)
+    m15 = live.bars(["AAPL"], Timeframe.M15, start, end)
+    assert m15["ts"].max() == pd.Timestamp("2025-03-10 14:45", tz="UTC")
+    assert live.bars(["AAPL"], Timeframe.H1, start, end)["ts"].max() == pd.Timestamp("2025-03-10 13:30", tz="UTC")
+    assert live.bars(["AAPL"], Timeframe.D1, start, end).empty
+    later = SyntheticProvider(as_of=dt.datetime(2025, 3, 10, 20, 1, tzinfo=dt.UTC))
+    assert len(later.bars(["AAPL"], Timeframe.M15, start, end)) == 26
+    assert len(later.bars(["AAPL"], Timeframe.D1, start, end)) == 1
+    # the served bars are the same values whenever they are served
+    pd.testing.assert_frame_equal(m15, later.bars(["AAPL"], Timeframe.M15, start, end).iloc[: len(m15)])

@@ -563,6 +563,25 @@ def _bar_frame(
 # The provider
 
 
+def _complete_at(frame: pd.DataFrame, tf: Timeframe, now: pd.Timestamp) -> pd.DataFrame:
+    """Only bars that have ended by `now`: a bar ends at ts + its length or at its session's close,
+    whichever is first; a daily bar at the close. Like a real feed, the future is not served."""
+    if frame.empty:
+        return frame
+    keep = np.ones(len(frame), dtype=bool)
+    recent = (frame["ts"] >= now - pd.Timedelta(days=3)).to_numpy()
+    for market in {market_of(s) for s in frame.loc[recent, "symbol"].unique()}:
+        rows = recent & (frame["symbol"].map(market_of) == market).to_numpy()
+        ts = frame.loc[rows, "ts"]
+        local = ts.dt.tz_convert(calendars.get_market(market).timezone) if tf.is_intraday else ts
+        days = local.dt.tz_localize(None).dt.normalize()
+        cal = _sessions(market, days.min().date(), days.max().date())
+        close = days.map(pd.Series(cal["close_utc"].to_numpy(), index=pd.to_datetime(cal["date"])))
+        end = close if not tf.is_intraday else np.minimum(ts + pd.Timedelta(minutes=tf.minutes or 0), close)
+        keep[rows] = (pd.to_datetime(end, utc=True) <= now).to_numpy()
+    return frame[keep].reset_index(drop=True)
+
+
 class SyntheticProvider:
     """A deterministic, offline MarketDataProvider.
 
@@ -648,7 +667,9 @@ class SyntheticProvider:
                     keep = (cols["ts"] >= lo.value) & (cols["ts"] < hi.value)
                     kept_symbols.append(symbol)
                     parts.append({c: v[keep] for c, v in cols.items()})
-        return _bar_frame(kept_symbols, tf, parts)
+        frame = _bar_frame(kept_symbols, tf, parts)
+        now = _to_utc(self.as_of if self.as_of is not None else dt.datetime.now(dt.UTC))
+        return _complete_at(frame, tf, now) if hi > now - pd.Timedelta(days=2) else frame
 
     def latest_quotes(self, symbols: Sequence[str]) -> pd.DataFrame:
         """Quotes from the latest complete 1-minute bar at or before `as_of` (None: now): bid/ask
