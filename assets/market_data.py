@@ -173,16 +173,14 @@ def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
     return ohlc_bars
 
 
+def _provider_asset(market: str, name: str) -> dict:
+    """Decorator arguments of the unpartitioned per-market assets that call the provider."""
+    return dict(key=[market, name], deps=[SYMBOLS_KEY], group_name=f"{market}_market_data",
+                kinds={"postgres", "python"}, owners=OWNERS, code_version="1", pool=PROVIDER_POOL)
+
+
 def build_corporate_actions(market: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=[market, "corporate_actions"],
-        deps=[SYMBOLS_KEY],
-        group_name=f"{market}_market_data",
-        kinds={"postgres", "python"},
-        owners=OWNERS,
-        code_version="1",
-        pool=PROVIDER_POOL,
-    )
+    @dg.asset(**_provider_asset(market, "corporate_actions"))
     def corporate_actions(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, market_data: MarketDataResource
     ) -> dg.MaterializeResult:
@@ -207,15 +205,7 @@ def build_corporate_actions(market: str) -> dg.AssetsDefinition:
 
 
 def build_quotes(market: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=[market, "quotes"],
-        deps=[SYMBOLS_KEY],
-        group_name=f"{market}_market_data",
-        kinds={"postgres", "python"},
-        owners=OWNERS,
-        code_version="1",
-        pool=PROVIDER_POOL,
-    )
+    @dg.asset(**_provider_asset(market, "quotes"))
     def quotes(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, market_data: MarketDataResource
     ) -> dg.MaterializeResult:
