@@ -218,3 +218,31 @@ def test_bars_freshness_check_reports_symbols_without_the_last_session(warehouse
     partly = dg.materialize([EQUITY_BARS, check], instance=instance, resources=resources,
                             selection=dg.AssetSelection.checks(check), raise_on_error=False)
     assert partly.get_asset_check_evaluations()[0].metadata["missing_symbols"].value == ["MSFT"]
+
+
+def test_error_quality_check_blocks_downstream_assets(warehouse_url: str, instance) -> None:
+    """More than 1% bad rows from the provider: the blocking bar_quality check fails with ERROR and the
+    downstream feature assets of the same run do not execute."""
+    from assets.features import build_feature_rows
+
+    add_symbols(warehouse_url, {"SPY": "us_equity"}, source="alpaca")
+    instance.add_dynamic_partitions(symbol_partitions("us_equity").name, ["SPY"])
+    served = spy_fixture_bars()
+    bad = served.index[served["timeframe"] == "h1"][::10]  # 10% of the hourly bars
+    served.loc[bad, "low"] = served.loc[bad, "high"] + 1.0  # low above high
+    with FakeAlpaca(page_size=100) as fake:
+        fake.bars = served
+        resource = MarketDataResource(provider="alpaca", alpaca_api_key=fake.api_key,
+                                      alpaca_secret_key=fake.secret_key, data_url=fake.data_url,
+                                      trading_url=fake.trading_url)
+        result = _materialize([EQUITY_BARS, build_feature_rows("us_equity")], warehouse_url, resource, instance,
+                              tags=_range_tags("2021-01-04", "2021-01-29", "SPY", "SPY"))
+    quality = next(c for c in result.get_asset_check_evaluations() if c.check_name == "bar_quality")
+    assert not quality.passed and quality.severity == dg.AssetCheckSeverity.ERROR
+    in_range = int((served.loc[bad, "ts"] < pd.Timestamp("2021-01-30", tz="UTC")).sum())
+    assert quality.metadata["rejected_by_reason"].value == {"high below low": in_range}
+    executed = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "us_equity/feature_rows" not in executed
+    with connect(warehouse_url) as conn:
+        assert conn.execute("SELECT count(*) FROM ml.feature_rows").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM ops.bar_quarantine").fetchone()[0] > 0
