@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets import features, market_data, reference
+from assets import dbt, features, market_data, reference
 from assets.partitions import market_partitions
 from resources import WarehouseResource
 from resources.market_data import market_data_from_env
@@ -37,11 +37,12 @@ def build_definitions() -> dg.Definitions:
         )
     # schedules, sensors and the jobs they launch (sensors/); keep this after every asset is in `assets`:
     # the daily jobs take the bars asset and everything downstream of it
-    automation = build_automation(assets)
+    automation = build_automation([*assets, dbt.swiftbolt_dbt_models])
     jobs.extend(automation.jobs)
+    jobs.append(dbt.analytics_job)
     checks = [market_data.build_bars_freshness_check(market) for market in MARKETS]
     return dg.Definitions(
-        assets=assets,
+        assets=[*assets, dbt.swiftbolt_dbt_models],  # dbt models are downstream of the features
         asset_checks=checks,
         jobs=jobs,
         schedules=automation.schedules,
@@ -49,6 +50,7 @@ def build_definitions() -> dg.Definitions:
         resources={
             "warehouse": WarehouseResource(),
             "market_data": market_data_from_env(),
+            "dbt": dbt.dbt_resource(),
         },
     )
 

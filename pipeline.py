@@ -84,4 +84,15 @@ def run_default_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, day
         others = sorted({e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
                         - {f"{market}/ohlc_bars"})
         summary.append(f"{market} downstream in the same run: {', '.join(others)}")
+    result = defs.resolve_job_def("analytics_job").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=QUIET
+    )
+    _require_success(result, "analytics_job")
+    checks = result.get_asset_check_evaluations()
+    failed = [c.check_name for c in checks if not c.passed]
+    summary.append(
+        f"analytics_job run {result.run_id[:8]}: dbt build of analytics.* "
+        f"({len(result.get_asset_materialization_events())} models, {len(checks)} dbt tests as asset checks, "
+        f"{len(failed)} failed{': ' + ', '.join(failed) if failed else ''})"
+    )
     return summary
