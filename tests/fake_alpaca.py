@@ -12,17 +12,24 @@ Endpoints (paths and shapes as alpaca-py 0.4x builds and reads them):
                                        "reverse_splits": [...], "cash_dividends": [...]},
                                        "next_page_token"}
     GET /v2/calendar                  [{"date", "open": "HH:MM", "close": "HH:MM", ...}]  (trading)
+    GET /v1beta1/options/snapshots/{underlying}
+                                      {"snapshots": {"AAPL250620C00180000": {"latestQuote",
+                                       "latestTrade", "impliedVolatility", "greeks", "dailyBar",
+                                       ...}}, "next_page_token"}  (the option chain)
 
 Like Alpaca: `start`/`end` are inclusive; daily equity bars are stamped at midnight New York in
 UTC (04:00Z/05:00Z) and daily crypto bars at 00:00Z; results are sorted by symbol then time and
 paginated across symbols with an opaque `next_page_token`; corporate actions are filtered on their
-`process_date`; requests without the right APCA key headers get 401.
+`process_date`; option chains are sorted by contract symbol, paginated the same way (default limit
+100, like Alpaca) and filtered by `type`, `strike_price_gte/lte`, `expiration_date(_gte/_lte)` and
+`root_symbol` as parsed from the OCC symbols; requests without the right APCA key headers get 401.
 
 Usage:
 
     with FakeAlpaca(page_size=7) as fake:
         fake.bars = frame_in_BAR_COLUMNS
         fake.fail_next = [(429, {"Retry-After": "1"}), (500, {})]
+        fake.option_snapshots = {"AAPL": {"AAPL250620C00180000": option_snapshot(bid=1.0, ...)}}
         provider = AlpacaProvider(fake.api_key, fake.secret_key,
                                   data_url=fake.data_url, trading_url=fake.trading_url)
 """
@@ -31,12 +38,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pandas as pd
 
@@ -89,6 +97,50 @@ def snapshot(
     }
 
 
+def option_snapshot(
+    *,
+    bid: float | None,
+    ask: float | None,
+    last: float | None = None,
+    iv: float | None = None,
+    greeks: dict[str, float] | None = None,
+    volume: float | None = None,
+    ts: str = "2025-03-10T19:59:59.5Z",
+    trade_ts: str = "2025-03-10T19:41:07.25Z",
+    day: str = "2025-03-10T04:00:00Z",
+) -> dict[str, Any]:
+    """One option contract's snapshot in Alpaca's camelCase JSON (keys left out where None, as
+    Alpaca leaves out what it does not have: no trade, no greeks for illiquid contracts...)."""
+    out: dict[str, Any] = {}
+    if bid is not None or ask is not None:
+        out["latestQuote"] = {
+            "t": ts, "ax": "C", "ap": ask, "as": 10, "bx": "C", "bp": bid, "bs": 12, "c": "A",
+        }
+    if last is not None:
+        out["latestTrade"] = {"t": trade_ts, "x": "C", "p": last, "s": 1, "c": "I"}
+        bar = {"o": last, "h": last, "l": last, "c": last, "n": 3, "vw": last}
+        out["minuteBar"] = {**bar, "t": trade_ts[:17] + "00Z", "v": 1}
+        if volume is not None:
+            out["dailyBar"] = {**bar, "t": day, "v": volume}
+    if iv is not None:
+        out["impliedVolatility"] = iv
+    if greeks is not None:
+        out["greeks"] = {"rho": 0.0, **greeks}
+    return out
+
+
+_OCC = re.compile(r"^([A-Z0-9.]{1,6})(\d{2})(\d{2})(\d{2})([CP])(\d{8})$")
+
+
+def _occ_fields(contract: str) -> tuple[str, str, str, float] | None:
+    """(root, YYYY-MM-DD, 'call'|'put', strike) of an OCC symbol, None if it is not one."""
+    m = _OCC.match(contract)
+    if m is None:
+        return None
+    root, yy, mm, dd, kind, strike = m.groups()
+    return root, f"20{yy}-{mm}-{dd}", "call" if kind == "C" else "put", int(strike) / 1000.0
+
+
 def _encode_token(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 
@@ -109,6 +161,9 @@ def _num(value: Any) -> Any:
         return None
     f = float(value)
     return int(f) if f.is_integer() else f
+
+
+_OPTION_CHAIN_PREFIX = "/v1beta1/options/snapshots/"
 
 
 class _HttpError(Exception):
@@ -138,6 +193,8 @@ class FakeAlpaca:
         self.corporate_actions: list[dict[str, Any]] = []
         # Each: {"date": "YYYY-MM-DD", "open": "HH:MM", "close": "HH:MM"} (New York local times).
         self.calendar: list[dict[str, Any]] = []
+        # Option chains: {underlying: {OCC contract symbol: snapshot JSON (see option_snapshot)}}.
+        self.option_snapshots: dict[str, dict[str, dict[str, Any]]] = {}
         # The next requests get these (status, headers[, body]) before the server answers normally.
         self.fail_next: list[Failure] = []
         self._lock = threading.Lock()
@@ -231,6 +288,8 @@ class FakeAlpaca:
             return self._corporate_actions(query)
         if path == "/v2/calendar":
             return self._calendar(query)
+        if path.startswith(_OPTION_CHAIN_PREFIX) and "/" not in path[len(_OPTION_CHAIN_PREFIX) :]:
+            return self._option_chain(unquote(path[len(_OPTION_CHAIN_PREFIX) :]), query)
         raise _HttpError(404, "not found")
 
     def _limit(self, query: dict[str, str], default: int) -> int:
@@ -336,6 +395,46 @@ class FakeAlpaca:
             grouped.setdefault(f"{action['type']}s", []).append(body)
         token = _encode_token(offset + limit) if offset + limit < len(matching) else None
         return {"corporate_actions": grouped, "next_page_token": token}
+
+    def _option_chain(self, underlying: str, query: dict[str, str]) -> dict[str, Any]:
+        if not underlying:
+            raise _HttpError(404, "not found")
+        kind = query.get("type")
+        if kind and kind not in ("call", "put"):
+            raise _HttpError(400, "invalid type")
+        try:
+            strike_gte = float(query["strike_price_gte"]) if query.get("strike_price_gte") else None
+            strike_lte = float(query["strike_price_lte"]) if query.get("strike_price_lte") else None
+        except ValueError:
+            raise _HttpError(400, "invalid strike price") from None
+        exp_eq, exp_gte, exp_lte = (
+            query.get(k) for k in ("expiration_date", "expiration_date_gte", "expiration_date_lte")
+        )
+        root = query.get("root_symbol")
+        matching = []
+        for contract in sorted(self.option_snapshots.get(underlying, {})):
+            fields = _occ_fields(contract)
+            if fields is None:
+                matching.append(contract)  # served as is; the client has to cope
+                continue
+            c_root, c_exp, c_kind, c_strike = fields
+            if (kind and c_kind != kind) or (root and c_root != root):
+                continue
+            if (strike_gte is not None and c_strike < strike_gte) or (
+                strike_lte is not None and c_strike > strike_lte
+            ):
+                continue
+            if (exp_eq and c_exp != exp_eq) or (exp_gte and c_exp < exp_gte) or (
+                exp_lte and c_exp > exp_lte
+            ):
+                continue
+            matching.append(contract)
+        offset = self._offset(query)
+        limit = self._limit(query, 100)
+        chain = self.option_snapshots.get(underlying, {})
+        page = {c: chain[c] for c in matching[offset : offset + limit]}
+        token = _encode_token(offset + limit) if offset + limit < len(matching) else None
+        return {"snapshots": page, "next_page_token": token}
 
     def _calendar(self, query: dict[str, str]) -> list[dict[str, Any]]:
         start, end = query.get("start"), query.get("end")

@@ -1,10 +1,11 @@
-"""Alpaca market data through the alpaca-py SDK: bars, snapshot quotes, corporate actions, calendar.
+"""Alpaca market data through the alpaca-py SDK: bars, snapshot quotes, corporate actions, calendar,
+option chains.
 
 How requests are made (read alpaca-py 0.4x `alpaca/common/rest.py` to follow this):
 
 * Pagination is the SDK's: `RESTClient._get_marketdata` follows `next_page_token` until it is null,
-  sending `limit` = 10,000 (bars) / 1,000 (corporate actions) per page and merging the pages. One
-  provider call is one logical request per symbol chunk x timeframe x range.
+  sending `limit` = 10,000 (bars) / 1,000 (corporate actions, option chain snapshots) per page and
+  merging the pages. One provider call is one logical request per symbol chunk x timeframe x range.
 * Retries are ours. The SDK's own retry (`RESTClient._request`) sleeps a fixed `retry_wait_seconds`
   (3 s) on 429/504 only, ignores `Retry-After`, never retries other 5xx or connection errors, sends
   no timeout, and raises `APIError(response.text)`. It cannot be configured to do what we need (and
@@ -27,6 +28,7 @@ import datetime as dt
 import email.utils
 import itertools
 import logging
+import math
 import os
 import random
 import re
@@ -34,18 +36,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import pandas as pd
 import requests
-from alpaca.data.enums import Adjustment, CorporateActionsType, DataFeed
+from alpaca.data.enums import Adjustment, CorporateActionsType, DataFeed, OptionsFeed
 from alpaca.data.historical import CryptoHistoricalDataClient, StockHistoricalDataClient
 from alpaca.data.historical.corporate_actions import CorporateActionsClient
+from alpaca.data.historical.option import OptionHistoricalDataClient
 from alpaca.data.requests import (
     CorporateActionsRequest,
     CryptoBarsRequest,
     CryptoSnapshotRequest,
+    OptionChainRequest,
     StockBarsRequest,
     StockSnapshotRequest,
 )
@@ -62,7 +66,9 @@ from swiftbolt.marketdata.types import (
     ProviderError,
     Timeframe,
     empty_frame,
+    option_chain_frame,
 )
+from swiftbolt.symbols import validate_symbol
 
 log = logging.getLogger(__name__)
 
@@ -311,6 +317,10 @@ class _CorporateActionsClient(_ManagedTransport, CorporateActionsClient):
     pass
 
 
+class _OptionClient(_ManagedTransport, OptionHistoricalDataClient):
+    pass
+
+
 class _TradingClient(_ManagedTransport, TradingClient):
     pass
 
@@ -512,6 +522,93 @@ def calendar_frame(raw: Sequence[Mapping[str, Any]] | None) -> pd.DataFrame:
     return df.sort_values("date", kind="stable").reset_index(drop=True)
 
 
+class OccSymbol(NamedTuple):
+    root: str
+    expiration: dt.date
+    option_type: str  # 'call' | 'put'
+    strike: float
+
+
+_OCC_ROOT = re.compile(r"^[A-Z0-9.]{1,6}$")
+
+
+def parse_occ_symbol(contract: str) -> OccSymbol:
+    """Root, expiration, type and strike of an OCC option symbol: root (1-6 characters; Alpaca
+    does not pad it, the OCC's 21-character form pads it with spaces), YYMMDD, C or P, and the
+    strike x 1000 on 8 digits. "AAPL250620C00180000" -> AAPL, 2025-06-20, call, 180.0."""
+    text = str(contract).strip()
+    root, date, kind, strike = text[:-15].rstrip(), text[-15:-9], text[-9:-8], text[-8:]
+    if not (_OCC_ROOT.match(root) and date.isdigit() and kind in ("C", "P") and strike.isdigit()):
+        raise ValueError(f"not an OCC option symbol: {_one_line(text, 40)!r}")
+    try:
+        expiration = dt.date(2000 + int(date[:2]), int(date[2:4]), int(date[4:]))
+    except ValueError:
+        raise ValueError(f"not an OCC option symbol (bad date): {text!r}") from None
+    return OccSymbol(root, expiration, "call" if kind == "C" else "put", int(strike) / 1000.0)
+
+
+def _ny_date(ts: pd.Timestamp | None) -> dt.date | None:
+    return None if ts is None else ts.tz_convert(NEW_YORK).date()
+
+
+def option_chain_snapshots_frame(
+    raw: Mapping[str, Mapping[str, Any] | None] | None,
+    underlying: str,
+    underlying_price: float | None = None,
+) -> pd.DataFrame:
+    """OPTION_CHAIN_COLUMNS from Alpaca's raw chain `{contract: {latestQuote, latestTrade,
+    impliedVolatility, greeks, dailyBar, ...}}`. Expiration, type and strike come from the OCC
+    symbol (contracts whose symbol does not parse are skipped); `ts` is the quote's time (else the
+    trade's); `volume` is the contract's latest daily bar's volume (0 when that bar is from an
+    earlier New York day than `ts`; NaN without a daily bar); Alpaca's snapshots carry no open
+    interest (NaN). IV and greeks are passed through as Alpaca computes them (its own model and
+    inputs; the SDK does not state units -- theta per day and vega per vol point, like
+    options_math, by the magnitudes seen; NaN when Alpaca sends none, as for illiquid contracts)."""
+    cols: dict[str, list[Any]] = {c: [] for c in option_chain_frame().columns}
+    price = math.nan if underlying_price is None else float(underlying_price)
+    skipped = 0
+    for contract, snap in (raw or {}).items():
+        try:
+            occ = parse_occ_symbol(contract)
+        except ValueError:
+            skipped += 1
+            continue
+        snap = snap or {}
+        quote = snap.get("latestQuote") or {}
+        trade = snap.get("latestTrade") or {}
+        greeks = snap.get("greeks") or {}
+        daily = snap.get("dailyBar") or {}
+        ts = _ts(quote.get("t")) or _ts(trade.get("t"))
+        volume = daily.get("v")
+        daily_day, ts_day = _ny_date(_ts(daily.get("t"))), _ny_date(ts)
+        if volume is not None and daily_day and ts_day and daily_day < ts_day:
+            volume = 0.0
+        values = {
+            "underlying": underlying,
+            "contract": contract,
+            "expiration": occ.expiration,
+            "strike": occ.strike,
+            "option_type": occ.option_type,
+            "ts": ts,
+            "bid": quote.get("bp"),
+            "ask": quote.get("ap"),
+            "last": trade.get("p"),
+            "volume": volume,
+            "open_interest": None,
+            "implied_volatility": snap.get("impliedVolatility"),
+            "delta": greeks.get("delta"),
+            "gamma": greeks.get("gamma"),
+            "theta": greeks.get("theta"),
+            "vega": greeks.get("vega"),
+            "underlying_price": price,
+        }
+        for col, value in values.items():
+            cols[col].append(value)
+    if skipped:
+        log.warning("alpaca option chain of %s: skipped %d contracts without an OCC symbol", underlying, skipped)
+    return option_chain_frame(cols if cols["contract"] else None)
+
+
 # --------------------------------------------------------------------------------------------- #
 # The provider
 # --------------------------------------------------------------------------------------------- #
@@ -530,6 +627,7 @@ class AlpacaProvider:
         data_url: str | None = None,
         trading_url: str | None = None,
         feed: str = "iex",
+        options_feed: str | None = None,
         max_requests_per_minute: int = 200,
         max_attempts: int = 5,
         backoff_base_s: float = 0.5,
@@ -545,6 +643,14 @@ class AlpacaProvider:
         except ValueError:
             choices = ", ".join(f.value for f in DataFeed)
             raise ConfigError(f"alpaca feed {feed!r} is not valid; use one of {choices}") from None
+        try:
+            # None: Alpaca picks (opra with an options subscription, else indicative).
+            self._options_feed = OptionsFeed(options_feed) if options_feed else None
+        except ValueError:
+            choices = ", ".join(f.value for f in OptionsFeed)
+            raise ConfigError(
+                f"alpaca options feed {options_feed!r} is not valid; use one of {choices}"
+            ) from None
         data_url = data_url.rstrip("/") if data_url else None
         trading_url = trading_url.rstrip("/") if trading_url else None
         self.limiter = RateLimiter(max_requests_per_minute, 60.0, clock=clock, sleep=sleep)
@@ -566,6 +672,7 @@ class AlpacaProvider:
         self._trading = _managed(
             _TradingClient(**keys, url_override=trading_url), self._transport
         )
+        self._options = _managed(_OptionClient(**keys, url_override=data_url), self._transport)
 
     def __repr__(self) -> str:  # never show the keys
         return f"AlpacaProvider(feed={self._feed.value!r})"
@@ -688,6 +795,30 @@ class AlpacaProvider:
         mask = [start <= d <= end for d in df["date"]]
         return df[mask].reset_index(drop=True)
 
+    # -- option chains -------------------------------------------------------------------------
+
+    def option_chain(self, underlying: str, as_of: dt.datetime | None = None) -> pd.DataFrame:
+        """The chain snapshot of an equity underlying (all contracts, every page), with the
+        underlying's latest trade price from its stock snapshot.
+
+        Alpaca serves only the latest snapshot: `as_of` is accepted for the interface but not sent,
+        and each row's `ts` is its quote's actual time. Crypto underlyings have no options (an empty
+        frame, no request). Open interest is not in Alpaca's market-data snapshots (NaN)."""
+        if isinstance(underlying, str) and "/" in underlying:
+            return option_chain_frame()
+        symbol = validate_symbol(underlying, "us_equity")  # it goes into the URL path
+        request = OptionChainRequest(underlying_symbol=symbol, feed=self._options_feed)
+        with self._failures(f"option chain request for {symbol}"):
+            raw = self._options.get_option_chain(request)
+        if not raw:
+            return option_chain_frame()
+        snapshot = StockSnapshotRequest(symbol_or_symbols=[symbol], feed=self._feed)
+        with self._failures(f"snapshot request for {symbol}"):
+            snap = (self._stock.get_stock_snapshot(snapshot) or {}).get(symbol) or {}
+            price = (snap.get("latestTrade") or {}).get("p")
+        with self._failures(f"option chain request for {symbol}"):
+            return option_chain_snapshots_frame(raw, symbol, price)
+
 
 # --------------------------------------------------------------------------------------------- #
 # Configuration from the environment
@@ -709,7 +840,8 @@ def alpaca_provider_from_env(**overrides: Any) -> AlpacaProvider | None:
     """The Alpaca provider configured by ALPACA_* variables, or None when no keys are set.
 
     ALPACA_API_KEY, ALPACA_SECRET_KEY (both or neither), ALPACA_DATA_URL, ALPACA_TRADING_URL
-    (default: the SDK's data API and the paper trading API), ALPACA_FEED (iex | sip, default iex).
+    (default: the SDK's data API and the paper trading API), ALPACA_FEED (iex | sip, default iex),
+    ALPACA_OPTIONS_FEED (opra | indicative, default: Alpaca picks by the account's subscription).
     Keyword `overrides` go to the constructor (e.g. `sleep` in tests).
     """
     api_key = (os.environ.get("ALPACA_API_KEY") or "").strip()
@@ -728,5 +860,8 @@ def alpaca_provider_from_env(**overrides: Any) -> AlpacaProvider | None:
         data_url=_env_url("ALPACA_DATA_URL"),
         trading_url=_env_url("ALPACA_TRADING_URL"),
         feed=feed,
+        options_feed=overrides.pop(
+            "options_feed", (os.environ.get("ALPACA_OPTIONS_FEED") or "").strip().lower() or None
+        ),
         **overrides,
     )

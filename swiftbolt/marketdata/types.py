@@ -3,14 +3,21 @@
 Every frame is a pandas DataFrame with exactly the columns listed here. Timestamps are tz-aware UTC.
 A bar's `ts` is the *start* of its interval (Alpaca's convention); a daily bar's `ts` is the session
 date at 00:00 UTC for equities and crypto alike, so a daily bar is keyed by its trading day.
+
+Option chains (`option_chain`, OPTION_CHAIN_COLUMNS) are snapshots: one row per listed contract of
+an underlying, with the quote, last trade, implied volatility and greeks known at the snapshot time
+`ts`. `expiration` is a datetime.date, `option_type` 'call' or 'put', `contract` the OCC symbol
+(root + YYMMDD + C/P + strike x 1000 on 8 digits, e.g. "AAPL250620C00180000"); `theta` is per
+calendar day and `vega` per 1 vol point (0.01), `implied_volatility` annualised (0.25 = 25%). Every
+numeric column is float64 with NaN where the source does not know the value.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -51,10 +58,40 @@ CORPORATE_ACTION_COLUMNS: tuple[str, ...] = (
 )
 # One row per date in the requested range on which the market is open.
 CALENDAR_COLUMNS: tuple[str, ...] = ("date", "open_utc", "close_utc")
+# One row per contract of the underlying in the snapshot; see the module docstring for units.
+OPTION_CHAIN_COLUMNS: tuple[str, ...] = (
+    "underlying", "contract", "expiration", "strike", "option_type", "ts", "bid", "ask", "last",
+    "volume", "open_interest", "implied_volatility", "delta", "gamma", "theta", "vega",
+    "underlying_price",
+)
+OPTION_TYPES: tuple[str, ...] = ("call", "put")
+_OPTION_CHAIN_FLOATS: tuple[str, ...] = OPTION_CHAIN_COLUMNS[6:]
 
 
 def empty_frame(columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+
+
+def option_chain_frame(data: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """An option chain frame with exactly OPTION_CHAIN_COLUMNS and their dtypes (str underlying,
+    contract and option_type; datetime.date expiration; float64 strike; UTC ts; float64 numbers),
+    sorted by expiration, option_type, strike and contract. `data` maps columns to values."""
+    if not data:
+        data = {c: [] for c in OPTION_CHAIN_COLUMNS}
+    missing = [c for c in OPTION_CHAIN_COLUMNS if c not in data]
+    if missing:
+        raise ValueError(f"option chain data lacks columns {missing}")
+    df = pd.DataFrame({c: data[c] for c in OPTION_CHAIN_COLUMNS}, columns=list(OPTION_CHAIN_COLUMNS))
+    for col in ("underlying", "contract", "option_type"):
+        df[col] = df[col].astype(str).astype(object)
+    df["expiration"] = [pd.Timestamp(d).date() for d in df["expiration"]]
+    df["expiration"] = df["expiration"].astype(object)
+    df["strike"] = pd.to_numeric(df["strike"]).astype("float64")
+    df["ts"] = pd.to_datetime(df["ts"], utc=True).astype("datetime64[ns, UTC]")
+    for col in _OPTION_CHAIN_FLOATS:
+        df[col] = pd.to_numeric(df[col]).astype("float64")
+    order = ["expiration", "option_type", "strike", "contract"]
+    return df.sort_values(order, kind="stable").reset_index(drop=True)
 
 
 class ProviderError(RuntimeError):
@@ -85,4 +122,10 @@ class MarketDataProvider(Protocol):
 
     def calendar(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         """US equity sessions in [start, end], CALENDAR_COLUMNS."""
+        ...
+
+    def option_chain(self, underlying: str, as_of: dt.datetime) -> pd.DataFrame:
+        """A snapshot of the option chain of an equity `underlying` as known at `as_of` (providers
+        serving only live data return their latest snapshot), OPTION_CHAIN_COLUMNS as built by
+        `option_chain_frame`; an empty frame with the columns for underlyings without options."""
         ...
