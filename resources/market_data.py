@@ -17,6 +17,7 @@ class MarketDataResource(dg.ConfigurableResource):
     data_url: str | None = Field(default=None, description="Alpaca data API base URL (url_override)")
     trading_url: str | None = Field(default=None, description="Alpaca trading API base URL (url_override)")
     feed: str = Field(default="iex", description="Alpaca stock feed: iex or sip")
+    options_feed: str | None = Field(default=None, description="Alpaca options feed: opra or indicative")
     max_requests_per_minute: int = Field(default=200, description="client-side rate limit")
     synthetic_seed: int = Field(default=7, description="seed of the synthetic market")
 
@@ -45,6 +46,7 @@ class MarketDataResource(dg.ConfigurableResource):
             data_url=self.data_url,
             trading_url=self.trading_url,
             feed=self.feed,
+            options_feed=self.options_feed,
             max_requests_per_minute=self.max_requests_per_minute,
         )
 
@@ -63,4 +65,5 @@ def market_data_from_env() -> MarketDataResource:
         data_url=os.environ.get("ALPACA_DATA_URL") or None,
         trading_url=os.environ.get("ALPACA_TRADING_URL") or None,
         feed=os.environ.get("ALPACA_FEED", "iex"),
+        options_feed=os.environ.get("ALPACA_OPTIONS_FEED") or None,
     )
