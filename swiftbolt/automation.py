@@ -12,13 +12,12 @@ the schedules and sensors in sensors/ pass the time in and turn the answers into
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 import pandas as pd
 
 from swiftbolt.calendars import get_market, sessions
-from swiftbolt.errors import ConfigError
+from swiftbolt.settings import int_env
 
 AFTER_CLOSE_BUFFER_ENV = "SWIFTBOLT_AFTER_CLOSE_BUFFER_MINUTES"
 DEFAULT_AFTER_CLOSE_BUFFER = dt.timedelta(minutes=20)
@@ -29,16 +28,8 @@ _LOOKBACK = dt.timedelta(days=10)  # > the longest run of closed days (weekend +
 
 def after_close_buffer() -> dt.timedelta:
     """SWIFTBOLT_AFTER_CLOSE_BUFFER_MINUTES (0..720), default 20 minutes."""
-    raw = (os.environ.get(AFTER_CLOSE_BUFFER_ENV) or "").strip()
-    if not raw:
-        return DEFAULT_AFTER_CLOSE_BUFFER
-    try:
-        minutes = int(raw)
-    except ValueError:
-        raise ConfigError(f"{AFTER_CLOSE_BUFFER_ENV}={raw!r} is not a whole number of minutes") from None
-    if not 0 <= minutes <= 720:
-        raise ConfigError(f"{AFTER_CLOSE_BUFFER_ENV}={minutes} is outside 0..720 minutes")
-    return dt.timedelta(minutes=minutes)
+    default = int(DEFAULT_AFTER_CLOSE_BUFFER.total_seconds() // 60)
+    return dt.timedelta(minutes=int_env(AFTER_CLOSE_BUFFER_ENV, default, 0, 720, "a whole number of minutes"))
 
 
 def _utc(now: dt.datetime) -> pd.Timestamp:

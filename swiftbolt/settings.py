@@ -16,17 +16,22 @@ WAREHOUSE_DB = "swiftbolt"
 DAGSTER_DB = "dagster"
 
 
-def _port(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
+def int_env(name: str, default: int, low: int, high: int, what: str) -> int:
+    """An integer setting in [low, high]; a bad value is a one-line ConfigError naming the variable."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
         return default
     try:
-        port = int(raw)
+        value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a port number; set it to an integer 1024-65535") from None
-    if not 1024 <= port <= 65535:
-        raise ConfigError(f"{name}={port} is outside 1024-65535; choose an unprivileged port")
-    return port
+        raise ConfigError(f"{name}={raw!r} is not {what}; set it to an integer {low}-{high}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is outside {low}-{high}")
+    return value
+
+
+def _port(name: str, default: int) -> int:
+    return int_env(name, default, 1024, 65535, "a port number")
 
 
 @dataclass(frozen=True)

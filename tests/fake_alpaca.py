@@ -498,3 +498,19 @@ def iter_pages(total: int, page_size: int) -> Iterator[int]:
     """Sizes of the pages `total` items are split into (for asserting request counts)."""
     for start in range(0, total, page_size):
         yield min(page_size, total - start)
+
+
+class FakeClock:
+    """Monotonic clock + sleep recorder for the provider's retry and rate limiter: sleeping advances
+    the clock instantly, so tests never wait."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

@@ -27,26 +27,12 @@ from swiftbolt.marketdata.types import (
     ProviderError,
     Timeframe,
 )
-from tests.fake_alpaca import FakeAlpaca, snapshot
+from tests.fake_alpaca import FakeAlpaca, FakeClock, snapshot
 
 UTC = dt.UTC
 STOCK_BARS = "/v2/stocks/bars"
 CRYPTO_BARS = "/v1beta3/crypto/us/bars"
 
-
-class FakeClock:
-    """Monotonic clock + sleep recorder: sleeping advances the clock instantly."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def _bars(

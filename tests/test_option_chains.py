@@ -33,7 +33,7 @@ from swiftbolt.marketdata.types import (
     option_chain_frame,
 )
 from swiftbolt.symbols import InvalidSymbol
-from tests.fake_alpaca import FakeAlpaca, option_snapshot, snapshot
+from tests.fake_alpaca import FakeAlpaca, FakeClock, option_snapshot, snapshot
 
 UTC = dt.UTC
 
@@ -394,18 +394,6 @@ def test_synthetic_chain_edge_cases() -> None:
 
 CHAIN_PATH = "/v1beta1/options/snapshots/AAPL"
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def _served_chain() -> dict[str, dict]:
