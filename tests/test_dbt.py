@@ -5,7 +5,6 @@ values checked against pandas."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,14 +83,13 @@ def _write_features(url: str, symbol_id: int, timeframe: str) -> None:
         ).fetchone()[0]
         rows = [
             (symbol_id, timeframe, ts, day, fs_id, not math.isnan(v),
-             json.dumps({"rsi_14": 40.0 + (i % 20), "ma_20": None if math.isnan(m) else m,
-                         "volatility_20": None if math.isnan(v) else v}))
+             [40.0 + (i % 20), None if math.isnan(m) else m, None if math.isnan(v) else v])
             for i, (ts, day, m, v) in enumerate(zip(bars["ts"], bars["session_date"], ma, vol, strict=True))
         ]
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO ml.feature_rows (symbol_id, timeframe, ts, session_date, feature_set_id, "
-                "warmup_complete, features) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)", rows)
+                "warmup_complete, feature_values) VALUES (%s, %s, %s, %s, %s, %s, %s::float8[])", rows)
 
 
 def _build(url: str, instance: dg.DagsterInstance, **config) -> dg.ExecuteInProcessResult:
@@ -249,10 +247,9 @@ def test_dbt_build_through_dagster(warehouse_url: str, instance: dg.DagsterInsta
 
     # a disagreement between the Python features and SQL, and an impossible RSI, fail their asset checks
     with connect(url) as conn, conn.transaction():
-        conn.execute("UPDATE ml.feature_rows SET features = features || '{\"rsi_14\": 150}' "
+        conn.execute("UPDATE ml.feature_rows SET feature_values[1] = 150 "  # rsi_14 is the first key
                      "WHERE symbol_id = %s AND timeframe = 'd1' AND session_date = '2024-02-28'", (ids["AAPL"],))
-        conn.execute("UPDATE ml.feature_rows SET features = jsonb_set(features, '{ma_20}', "
-                     "to_jsonb((features->>'ma_20')::float8 * 1.01)) "
+        conn.execute("UPDATE ml.feature_rows SET feature_values[2] = feature_values[2] * 1.01 "  # ma_20
                      "WHERE symbol_id = %s AND timeframe = 'h1' AND ts = (SELECT max(ts) FROM ml.feature_rows "
                      "WHERE symbol_id = %s AND timeframe = 'h1')", (ids["AAPL"], ids["AAPL"]))
     failed_run = _build(url, instance)

@@ -30,9 +30,10 @@ def _range_tags(first: str, last: str, symbol: str) -> dict[str, str]:
 
 def _feature_frame(url: str, timeframe: str = "d1") -> pd.DataFrame:
     with connect(url) as conn:
-        rows = conn.execute("SELECT ts, warmup_complete, features FROM ml.feature_rows WHERE timeframe = %s "
-                            "ORDER BY ts", (timeframe,)).fetchall()
-    frame = pd.DataFrame([r[2] for r in rows]).astype(float)
+        rows = conn.execute("SELECT fr.ts, fr.warmup_complete, fr.feature_values, fs.feature_keys "
+                            "FROM ml.feature_rows fr JOIN ml.feature_sets fs ON fs.id = fr.feature_set_id "
+                            "WHERE fr.timeframe = %s ORDER BY fr.ts", (timeframe,)).fetchall()
+    frame = pd.DataFrame([r[2] for r in rows], columns=rows[0][3] if rows else None).astype(float)
     frame.insert(0, "ts", [r[0] for r in rows])
     frame.insert(1, "warmup_complete", [r[1] for r in rows])
     return frame

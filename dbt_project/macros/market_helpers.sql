@@ -28,10 +28,9 @@
                    when 'w1' then interval '7 days' when 'mo1' then interval '1 month' end)
 {%- endmacro %}
 
-{#- A numeric jsonb value as double precision; NULL when absent, null or not a number. -#}
-{% macro json_number(json_expr, key) -%}
-    (case when jsonb_typeof({{ json_expr }} -> '{{ key }}') = 'number'
-          then ({{ json_expr }} ->> '{{ key }}')::double precision end)
+{#- One Python feature by name: its position in the feature set's keys indexes the values array. -#}
+{% macro feature_number(values_expr, keys_expr, key) -%}
+    {{ values_expr }}[array_position({{ keys_expr }}, '{{ key }}')]
 {%- endmacro %}
 
 {#- A timestamptz literal from a var (ISO text), or the database's now() when the var is null. -#}

@@ -62,11 +62,15 @@ def binary_copy_payload(conn: psycopg.Connection, table: str, columns: Sequence[
     """The rows of `frame` encoded in COPY's binary format for the column types of `table`."""
     oids = _column_types(conn, table, columns)
     types = [_ARROW_TYPES[o] for o in oids]
-    batch = pa.table([_arrow_column(frame[c], t) for c, t in zip(columns, types, strict=True)],
-                     names=list(columns))
-    encoder = pgpq.ArrowToPostgresBinaryEncoder(batch.schema)
+    return encode_arrow(pa.table([_arrow_column(frame[c], t) for c, t in zip(columns, types, strict=True)],
+                                 names=list(columns)))
+
+
+def encode_arrow(table: pa.Table) -> list[bytes]:
+    """An Arrow table (columns already of the target types) in COPY's binary format."""
+    encoder = pgpq.ArrowToPostgresBinaryEncoder(table.schema)
     parts = [encoder.write_header()]
-    parts.extend(encoder.write_batch(b) for b in batch.to_batches(max_chunksize=200_000))
+    parts.extend(encoder.write_batch(b) for b in table.to_batches(max_chunksize=200_000))
     parts.append(encoder.finish())
     return parts
 
@@ -126,4 +130,5 @@ def create_temp_like(conn: psycopg.Connection, temp_name: str, table: str, colum
     )
 
 
-__all__ = ["binary_copy_payload", "copy_binary_payload", "copy_frame", "create_temp_like", "frame_to_copy_text"]
+__all__ = ["binary_copy_payload", "copy_binary_payload", "copy_frame", "create_temp_like", "encode_arrow",
+           "frame_to_copy_text"]

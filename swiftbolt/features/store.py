@@ -9,8 +9,9 @@ import json
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
 
-from swiftbolt.db.copy import copy_frame
+from swiftbolt.db.copy import copy_binary_payload, copy_frame, encode_arrow
 from swiftbolt.features.feature_set import FeatureSetDefinition, canonical_json
 
 
@@ -61,11 +62,14 @@ def ensure_feature_set(conn: psycopg.Connection, definition: FeatureSetDefinitio
     return int(row[0])
 
 
-def features_json(features: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """One JSON object per row; NaN/inf -> null (jsonb has no NaN)."""
-    values = features[columns].astype(float).replace([np.inf, -np.inf], np.nan)
-    text = values.to_json(orient="records", lines=True, double_precision=15)
-    return pd.Series(text.strip().split("\n"), index=features.index)
+def feature_values_array(features: pd.DataFrame, columns: list[str]) -> pa.Array:
+    """The feature matrix as an Arrow list<float64> column (one list per row, in `columns` order);
+    NaN and inf become NULL elements."""
+    matrix = features[columns].to_numpy(dtype=np.float64, copy=True)
+    matrix[~np.isfinite(matrix)] = np.nan
+    values = pa.array(matrix.ravel(), type=pa.float64(), from_pandas=True)
+    offsets = pa.array(np.arange(0, matrix.size + 1, len(columns), dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, values)
 
 
 def write_feature_rows(
@@ -73,7 +77,7 @@ def write_feature_rows(
     rows: pd.DataFrame, columns: list[str],
 ) -> int:
     """Replace the feature rows of (symbol, timeframe, feature set) on `dates` with `rows`
-    (ts, session_date, warmup_complete + feature columns)."""
+    (ts, session_date, warmup_complete + feature columns), by binary COPY."""
     conn.execute(
         "DELETE FROM ml.feature_rows WHERE symbol_id = %s AND timeframe = %s AND feature_set_id = %s "
         "AND session_date = ANY(%s)",
@@ -81,12 +85,18 @@ def write_feature_rows(
     )
     if rows.empty:
         return 0
-    out = pd.DataFrame({
-        "symbol_id": symbol_id, "timeframe": timeframe, "ts": rows["ts"], "session_date": rows["session_date"],
-        "feature_set_id": feature_set_id, "warmup_complete": rows["warmup_complete"].astype(bool),
-        "features": features_json(rows, columns),
+    n = len(rows)
+    table = pa.table({
+        "symbol_id": pa.array(np.full(n, symbol_id, dtype=np.int64)),
+        "timeframe": pa.array([timeframe] * n, type=pa.string()),
+        "ts": pa.array(rows["ts"].dt.tz_convert("UTC")).cast(pa.timestamp("us", tz="UTC")),
+        "session_date": pa.array(rows["session_date"]).cast(pa.timestamp("s")).cast(pa.date32()),
+        "feature_set_id": pa.array(np.full(n, feature_set_id, dtype=np.int64)),
+        "warmup_complete": pa.array(rows["warmup_complete"].to_numpy(dtype=bool)),
+        "feature_values": feature_values_array(rows, columns),
     })
-    return copy_frame(conn, "ml.feature_rows", list(out.columns), out)
+    copy_binary_payload(conn, "ml.feature_rows", table.column_names, encode_arrow(table))
+    return n
 
 
 _SR_COLUMNS = {

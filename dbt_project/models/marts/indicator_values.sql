@@ -38,10 +38,12 @@ with current_features as (
     {% for market in markets() %}
     select * from (
         select distinct on (fr.symbol_id, fr.timeframe, fr.ts)
-               fr.symbol_id, fr.timeframe, fr.ts, fr.feature_set_id, fr.warmup_complete, fr.features,
-               md5(fr.feature_set_id::text || ':' || fr.warmup_complete::text || ':' || fr.features::text)
+               fr.symbol_id, fr.timeframe, fr.ts, fr.feature_set_id, fr.warmup_complete, fr.feature_values,
+               fs.feature_keys,
+               md5(fr.feature_set_id::text || ':' || fr.warmup_complete::text || ':' || fr.feature_values::text)
                    as features_hash
         from {{ features_source(market) }} fr
+        join {{ source(market ~ '_features', 'feature_sets') }} fs on fs.id = fr.feature_set_id
         where fr.symbol_id in {{ market_symbol_ids(market) }}
         order by fr.symbol_id, fr.timeframe, fr.ts, fr.feature_set_id desc
     ) f_{{ market }}
@@ -229,7 +231,7 @@ select i.symbol_id,
        i.prev_high + 2 * (i.pivot_pp - i.prev_low) as pivot_r3,
        i.prev_low - 2 * (i.prev_high - i.pivot_pp) as pivot_s3,
        {% for column, key in feature_columns.items() %}
-       {{ json_number('f.features', key) }} as {{ column }},
+       {{ feature_number('f.feature_values', 'f.feature_keys', key) }} as {{ column }},
        {% endfor %}
        f.feature_set_id,
        f.warmup_complete as features_warmup_complete,
