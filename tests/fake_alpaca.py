@@ -514,3 +514,18 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+def provider_for(fake: FakeAlpaca, clock: FakeClock, **kwargs: Any) -> Any:
+    """A real AlpacaProvider pointed at `fake`, sleeping on `clock` (keys overridable)."""
+    from swiftbolt.marketdata.alpaca import AlpacaProvider
+
+    return AlpacaProvider(
+        kwargs.pop("api_key", fake.api_key),
+        kwargs.pop("secret_key", fake.secret_key),
+        data_url=fake.data_url,
+        trading_url=fake.trading_url,
+        sleep=clock.sleep,
+        clock=clock,
+        **kwargs,
+    )

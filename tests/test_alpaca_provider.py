@@ -27,7 +27,7 @@ from swiftbolt.marketdata.types import (
     ProviderError,
     Timeframe,
 )
-from tests.fake_alpaca import FakeAlpaca, FakeClock, snapshot
+from tests.fake_alpaca import FakeAlpaca, FakeClock, provider_for, snapshot
 
 UTC = dt.UTC
 STOCK_BARS = "/v2/stocks/bars"
@@ -118,15 +118,7 @@ def clock() -> FakeClock:
 
 
 def _provider(fake: FakeAlpaca, clock: FakeClock, **kwargs) -> AlpacaProvider:
-    return AlpacaProvider(
-        kwargs.pop("api_key", fake.api_key),
-        kwargs.pop("secret_key", fake.secret_key),
-        data_url=fake.data_url,
-        trading_url=fake.trading_url,
-        sleep=clock.sleep,
-        clock=clock,
-        **kwargs,
-    )
+    return provider_for(fake, clock, **kwargs)
 
 
 def _pages(n: int, page_size: int) -> int:

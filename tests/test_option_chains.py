@@ -33,7 +33,7 @@ from swiftbolt.marketdata.types import (
     option_chain_frame,
 )
 from swiftbolt.symbols import InvalidSymbol
-from tests.fake_alpaca import FakeAlpaca, FakeClock, option_snapshot, snapshot
+from tests.fake_alpaca import FakeAlpaca, FakeClock, option_snapshot, provider_for, snapshot
 
 UTC = dt.UTC
 
@@ -434,10 +434,7 @@ def clock() -> FakeClock:
 
 
 def _provider(fake: FakeAlpaca, clock: FakeClock, **kwargs) -> AlpacaProvider:
-    return AlpacaProvider(
-        fake.api_key, fake.secret_key, data_url=fake.data_url, trading_url=fake.trading_url,
-        sleep=clock.sleep, clock=clock, **kwargs,
-    )
+    return provider_for(fake, clock, **kwargs)
 
 
 def _expected_rows(served: dict[str, dict]) -> pd.DataFrame:

@@ -58,9 +58,10 @@ def _arrow_column(series: pd.Series, arrow_type: pa.DataType) -> pa.Array:
 
 
 def binary_copy_payload(conn: psycopg.Connection, table: str, columns: Sequence[str],
-                        frame: pd.DataFrame) -> list[bytes]:
-    """The rows of `frame` encoded in COPY's binary format for the column types of `table`."""
-    oids = _column_types(conn, table, columns)
+                        frame: pd.DataFrame, oids: Sequence[int] | None = None) -> list[bytes]:
+    """The rows of `frame` encoded in COPY's binary format for the column types of `table`
+    (`oids`: the columns' type OIDs when the caller already has them)."""
+    oids = oids if oids is not None else _column_types(conn, table, columns)
     types = [_ARROW_TYPES[o] for o in oids]
     return encode_arrow(pa.table([_arrow_column(frame[c], t) for c, t in zip(columns, types, strict=True)],
                                  names=list(columns)))
@@ -107,8 +108,9 @@ def copy_frame(conn: psycopg.Connection, table: str, columns: Sequence[str], fra
     """COPY the rows of `frame` (the named columns) into `table`; returns the row count."""
     if frame.empty:
         return 0
-    if all(o in _ARROW_TYPES for o in _column_types(conn, table, columns)):
-        copy_binary_payload(conn, table, columns, binary_copy_payload(conn, table, columns, frame))
+    oids = _column_types(conn, table, columns)
+    if all(o in _ARROW_TYPES for o in oids):
+        copy_binary_payload(conn, table, columns, binary_copy_payload(conn, table, columns, frame, oids))
         return len(frame)
     stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
         _target(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
