@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
+from assets.dbt import dbt_resource
 from assets.partitions import market_partitions, symbol_partitions
 from definitions import defs
 from resources import MarketDataResource, WarehouseResource
@@ -201,7 +202,7 @@ def test_after_close_request_runs_the_daily_pipeline_for_every_symbol_in_one_run
     result = job.execute_in_process(
         instance=instance, tags=request.tags, raise_on_error=False,
         resources={"warehouse": WarehouseResource(database_url=warehouse_url),
-                   "market_data": MarketDataResource(provider="synthetic")},
+                   "market_data": MarketDataResource(provider="synthetic"), "dbt": dbt_resource(warehouse_url)},
     )
     assert result.success
     assert len(instance.get_run_records()) == 1
@@ -269,8 +270,9 @@ def test_new_symbol_gets_a_partition_and_a_history_backfill(warehouse_url: str, 
 @pytest.mark.warehouse
 def test_deactivated_symbol_stops_being_scheduled_and_keeps_its_history(warehouse_url: str, frozen) -> None:
     add_symbols(warehouse_url, {"AAPL": "us_equity", "TSLA": "us_equity"})
+    # the daily job ends with the dbt models: their resource must point at the test database too
     resources = {"warehouse": WarehouseResource(database_url=warehouse_url),
-                 "market_data": MarketDataResource(provider="synthetic")}
+                 "market_data": MarketDataResource(provider="synthetic"), "dbt": dbt_resource(warehouse_url)}
     with dg.instance_for_test() as instance:
         frozen(utc(2025, 6, 4, 12, 0))
         apply(instance, sensor_tick("us_equity_symbol_universe_sensor", instance, url=warehouse_url))
