@@ -7,7 +7,7 @@ from assets.partitions import market_partitions
 from resources import WarehouseResource
 from resources.market_data import market_data_from_env
 from sensors import build_automation
-from swiftbolt.calendars import MARKETS
+from swiftbolt.markets import MARKETS
 
 
 def bars_job_name(market: str) -> str:

@@ -6,9 +6,9 @@ import datetime as dt
 import dagster as dg
 
 from assets.partitions import symbol_partitions, trading_day_partitions
-from swiftbolt.calendars import MARKETS
 from swiftbolt.db.connection import connect
 from swiftbolt.db.warehouse import warehouse_url
+from swiftbolt.markets import MARKETS
 from swiftbolt.universe import active_symbols
 
 
@@ -34,7 +34,7 @@ def sync_symbol_partitions(instance: dg.DagsterInstance, market: str, tickers: l
 
 def recent_closed_sessions(market: str, days: int, now: dt.datetime | None = None) -> list[str]:
     """The last `days` trading-day partition keys whose session has closed."""
-    from swiftbolt.calendars import sessions
+    from swiftbolt.calendars.sessions import sessions
 
     now = now or dt.datetime.now(dt.UTC)
     keys = trading_day_partitions(market).get_partition_keys()

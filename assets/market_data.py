@@ -8,13 +8,13 @@ import pandas as pd
 
 from assets.partitions import market_partitions, split_partition_keys
 from resources import MarketDataResource, WarehouseResource
-from swiftbolt.automation import last_session_past_deadline
+from swiftbolt.calendars.timing import last_session_past_deadline
 from swiftbolt.instance import PROVIDER_POOL
-from swiftbolt.marketdata.bar_checks import QualityThresholds, assess_partitions, symbols_without_daily_bars
-from swiftbolt.marketdata.corporate_actions import write_corporate_actions
-from swiftbolt.marketdata.ingest import RunInfo, ingest_bars
-from swiftbolt.marketdata.quotes import write_quotes
-from swiftbolt.marketdata.types import FETCHED_TIMEFRAMES, OPTIONAL_FETCHED_TIMEFRAMES, Timeframe
+from swiftbolt.market_data.bar_checks import QualityThresholds, assess_partitions, symbols_without_daily_bars
+from swiftbolt.market_data.corporate_actions import write_corporate_actions
+from swiftbolt.market_data.ingest import RunInfo, ingest_bars
+from swiftbolt.market_data.quotes import write_quotes
+from swiftbolt.market_data.types import FETCHED_TIMEFRAMES, OPTIONAL_FETCHED_TIMEFRAMES, Timeframe
 from swiftbolt.settings import extra_timeframes, history_start
 from swiftbolt.universe import active_symbols
 

@@ -6,7 +6,7 @@ Design (docs/partitions.md): daily windows in the market's timezone with a *dail
 excluded by cron and holidays by date, so Friday's window is Friday only (a weekdays-only cron would
 stretch Friday's window to Monday). end_offset=1 makes the current session addressable while it
 trades (the intraday refresh needs that); the after-close automation only requests sessions that have
-closed (swiftbolt.automation.after_close_sessions).
+closed (swiftbolt.calendars.timing.after_close_sessions).
 """
 
 import datetime as dt
@@ -17,7 +17,7 @@ import dagster as dg
 import exchange_calendars as xcals
 import pandas as pd
 
-from swiftbolt.calendars import get_market
+from swiftbolt.markets import get_market
 from swiftbolt.settings import history_start
 
 DATE_DIM = "date"

@@ -5,8 +5,8 @@ import datetime as dt
 import dagster as dg
 
 from resources import MarketDataResource, WarehouseResource
-from swiftbolt.calendars import MARKETS
-from swiftbolt.market_calendar import write_market_calendar
+from swiftbolt.calendars.store import write_market_calendar
+from swiftbolt.markets import MARKETS
 from swiftbolt.settings import history_start
 from swiftbolt.universe import load_universe, sync_universe, universe_file
 

@@ -30,11 +30,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assets.dbt import dbt_resource
+from swiftbolt.calendars.store import write_market_calendar
 from swiftbolt.db.connection import connect, ensure_database
 from swiftbolt.db.migrate import migrate
 from swiftbolt.db.urls import describe, validate_url, with_database
 from swiftbolt.db.warehouse import embedded_server, warehouse_url
-from swiftbolt.market_calendar import write_market_calendar
 from swiftbolt.settings import load_settings
 
 BENCH_DB = "swiftbolt_bench_dashboard"

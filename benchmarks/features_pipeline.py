@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest_bars import PayloadProvider, scratch_database, tickers
 
 from assets.features import FEATURE_TIMEFRAMES, FEATURES_CODE_VERSION, _in_dates
-from swiftbolt.calendars import session_dates
+from swiftbolt.calendars.sessions import session_dates
 from swiftbolt.db.connection import connect
 from swiftbolt.features.feature_set import default_feature_set
 from swiftbolt.features.indicators import FEATURE_PARAMS, WARMUP_BARS, compute_features, feature_columns
@@ -47,9 +47,9 @@ from swiftbolt.features.store import (
     load_adjusted_bars,
     write_feature_rows,
 )
-from swiftbolt.marketdata.ingest import RunInfo, ingest_bars
-from swiftbolt.marketdata.synthetic import SyntheticProvider
-from swiftbolt.marketdata.types import Timeframe
+from swiftbolt.market_data.ingest import RunInfo, ingest_bars
+from swiftbolt.market_data.types import Timeframe
+from swiftbolt.providers.synthetic import SyntheticProvider
 from swiftbolt.universe import SymbolSpec, sync_universe
 
 DAILY = [Timeframe.D1]

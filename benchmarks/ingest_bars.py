@@ -23,17 +23,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from psycopg import sql
 
-from swiftbolt.calendars import session_dates
+from swiftbolt.calendars.sessions import session_dates
 from swiftbolt.db.connection import connect, ensure_database
 from swiftbolt.db.copy import binary_copy_payload, copy_binary_payload
 from swiftbolt.db.migrate import migrate
 from swiftbolt.db.urls import with_database
 from swiftbolt.db.warehouse import prepare
-from swiftbolt.marketdata.bar_store import BAR_TABLE_COLUMNS
-from swiftbolt.marketdata.ingest import RunInfo, ingest_bars
-from swiftbolt.marketdata.synthetic import SyntheticProvider
-from swiftbolt.marketdata.types import FETCHED_TIMEFRAMES, Timeframe
-from swiftbolt.marketdata.validation import validate_bars
+from swiftbolt.market_data.bar_store import BAR_TABLE_COLUMNS
+from swiftbolt.market_data.ingest import RunInfo, ingest_bars
+from swiftbolt.market_data.types import FETCHED_TIMEFRAMES, Timeframe
+from swiftbolt.market_data.validation import validate_bars
+from swiftbolt.providers.synthetic import SyntheticProvider
 from swiftbolt.universe import SymbolSpec, sync_universe
 
 

@@ -1,10 +1,10 @@
 """The market-data provider as a Dagster resource: Alpaca when keys are set, synthetic otherwise."""
 
-
 import dagster as dg
 from pydantic import Field
 
-from swiftbolt.marketdata.types import MarketDataProvider
+from swiftbolt.market_data.types import MarketDataProvider
+from swiftbolt.settings import ALPACA_FEEDS, PROVIDERS, MarketDataSettings, market_data_settings
 
 
 class MarketDataResource(dg.ConfigurableResource):
@@ -22,23 +22,23 @@ class MarketDataResource(dg.ConfigurableResource):
     synthetic_seed: int = Field(default=7, description="seed of the synthetic market")
 
     def provider_name(self) -> str:
+        if self.provider not in PROVIDERS:
+            raise dg.Failure(f"unknown provider {self.provider!r}; expected {', '.join(PROVIDERS)}")
         if self.provider == "auto":
             return "alpaca" if self.alpaca_api_key and self.alpaca_secret_key else "synthetic"
-        if self.provider not in ("synthetic", "alpaca"):
-            raise dg.Failure(f"unknown provider {self.provider!r}; expected auto, synthetic or alpaca")
         return self.provider
 
     def get_provider(self) -> MarketDataProvider:
         name = self.provider_name()
         if name == "synthetic":
-            from swiftbolt.marketdata.synthetic import SyntheticProvider
+            from swiftbolt.providers.synthetic import SyntheticProvider
 
             return SyntheticProvider(seed=self.synthetic_seed)
         if not (self.alpaca_api_key and self.alpaca_secret_key):
             raise dg.Failure("provider 'alpaca' needs ALPACA_API_KEY and ALPACA_SECRET_KEY in the environment")
-        if self.feed not in ("iex", "sip"):
+        if self.feed not in ALPACA_FEEDS:
             raise dg.Failure(f"unknown Alpaca feed {self.feed!r}; expected iex or sip")
-        from swiftbolt.marketdata.alpaca import AlpacaProvider
+        from swiftbolt.providers.alpaca import AlpacaProvider
 
         return AlpacaProvider(
             self.alpaca_api_key,
@@ -51,19 +51,16 @@ class MarketDataResource(dg.ConfigurableResource):
         )
 
 
-def market_data_from_env() -> MarketDataResource:
-    """The resource as configured by the documented environment variables."""
-    import os
-
-    def env(name: str) -> dg.EnvVar | None:
-        return dg.EnvVar(name) if os.environ.get(name) else None
-
+def market_data_from_env(settings: MarketDataSettings | None = None) -> MarketDataResource:
+    """The resource as configured by the documented environment variables (validated once, in
+    swiftbolt.settings: a bad value is a one-line error when the definitions load)."""
+    s = settings or market_data_settings()
     return MarketDataResource(
-        provider=os.environ.get("SWIFTBOLT_PROVIDER", "auto"),
-        alpaca_api_key=env("ALPACA_API_KEY"),
-        alpaca_secret_key=env("ALPACA_SECRET_KEY"),
-        data_url=os.environ.get("ALPACA_DATA_URL") or None,
-        trading_url=os.environ.get("ALPACA_TRADING_URL") or None,
-        feed=os.environ.get("ALPACA_FEED", "iex"),
-        options_feed=os.environ.get("ALPACA_OPTIONS_FEED") or None,
+        provider=s.provider,
+        alpaca_api_key=dg.EnvVar("ALPACA_API_KEY") if s.alpaca_keys_set else None,
+        alpaca_secret_key=dg.EnvVar("ALPACA_SECRET_KEY") if s.alpaca_keys_set else None,
+        data_url=s.data_url,
+        trading_url=s.trading_url,
+        feed=s.feed,
+        options_feed=s.options_feed,
     )

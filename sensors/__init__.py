@@ -1,7 +1,7 @@
 """Sensors and schedules: market-calendar gating, symbol universe sync, run-failure alerts.
 
 `build_automation(assets)` returns the jobs, schedules and sensors that definitions.py registers.
-The time decisions live in swiftbolt.automation (pure functions); these modules only turn them into
+The time decisions live in swiftbolt.calendars.timing (pure functions); these modules only turn them into
 run requests.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from sensors import alerting, common, jobs, market_hours, universe
-from swiftbolt.calendars import MARKETS
+from swiftbolt.markets import MARKETS
 
 DAILY_REFRESH_SCHEDULE = "daily_refresh_schedule"
 

@@ -13,8 +13,9 @@ import pandas as pd
 
 from resources import MarketDataResource, WarehouseResource
 from sensors import common
-from swiftbolt import alerts, automation
-from swiftbolt.calendars import MARKETS
+from swiftbolt import alerts
+from swiftbolt.calendars import timing
+from swiftbolt.markets import MARKETS
 
 FRESHNESS_SENSOR = "session_freshness_sensor"
 CALENDAR_SENSOR = "calendar_reconciliation_sensor"
@@ -118,7 +119,7 @@ def build_freshness_sensor() -> dg.SensorDefinition:
         lines = []
         with warehouse.transaction() as conn:
             for market in MARKETS:
-                due = automation.last_session_past_deadline(market, now)
+                due = timing.last_session_past_deadline(market, now)
                 if due is None:
                     continue
                 report = alerts.record_session_freshness(conn, market, *due)
@@ -161,7 +162,7 @@ def build_calendar_reconciliation_sensor() -> dg.SensorDefinition:
             return dg.SkipReason("market.market_calendar has no us_equity sessions; materialize it first")
         first, last = min(ours["date"]), max(ours["date"])
         theirs = market_data.get_provider().calendar(first, last)
-        diffs = automation.calendar_differences(ours, theirs)
+        diffs = timing.calendar_differences(ours, theirs)
         with warehouse.transaction() as conn:
             if not diffs:
                 resolved = alerts.resolve_alerts(conn, alert_type=alerts.CALENDAR_MISMATCH, market="us_equity")

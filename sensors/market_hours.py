@@ -8,8 +8,8 @@ import datetime as dt
 import dagster as dg
 
 from sensors import common
-from swiftbolt import automation
-from swiftbolt.calendars import get_market
+from swiftbolt.calendars import timing
+from swiftbolt.markets import get_market
 
 INTRADAY = "intraday"
 AFTER_CLOSE = "after_close"
@@ -38,7 +38,7 @@ def build_intraday_schedule(market: str, job: dg.UnresolvedAssetJobDefinition) -
     )
     def _intraday(context: dg.ScheduleEvaluationContext):
         now = context.scheduled_execution_time or common.utc_now()
-        session = automation.intraday_tick_due(market, now)
+        session = timing.intraday_tick_due(market, now)
         if session is None:
             return dg.SkipReason(f"{market} is closed at {now:%Y-%m-%d %H:%M %Z}")
         symbols = common.scheduled_symbols(context.instance, market)
@@ -77,7 +77,7 @@ def build_after_close_sensor(market: str, job: dg.UnresolvedAssetJobDefinition) 
     def _after_close(context: dg.SensorEvaluationContext):
         now = common.utc_now()
         since = dt.date.fromisoformat(context.cursor) if context.cursor else None
-        due = automation.after_close_sessions(market, now, since=since)
+        due = timing.after_close_sessions(market, now, since=since)
         if not due:
             return dg.SkipReason(f"no {market} session closed (plus buffer) since {since or 'start'} at "
                                  f"{now:%Y-%m-%d %H:%M} UTC")

@@ -10,7 +10,8 @@ import dagster as dg
 from assets.partitions import symbol_partitions, trading_day_partitions
 from resources import WarehouseResource
 from sensors import common
-from swiftbolt import automation
+from swiftbolt.calendars import timing
+from swiftbolt.settings import after_close_buffer
 from swiftbolt.universe import active_symbols
 
 BACKFILL = "symbol_backfill"
@@ -48,7 +49,7 @@ def build_universe_sensor(market: str, job: dg.UnresolvedAssetJobDefinition) -> 
         context.log.info(f"{market}: adding symbol partitions {added}, removing {removed} (history kept)")
         now = common.utc_now()
         first = trading_day_partitions(market).get_first_partition_key()
-        last = automation.last_closed_session(market, now, automation.after_close_buffer())
+        last = timing.last_closed_session(market, now, after_close_buffer())
         runs = []
         if first is None or last is None or last.isoformat() < first:
             context.log.info(f"no closed {market} session since the history start; no backfill needed")

@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from swiftbolt.marketdata.bar_checks import symbols_without_daily_bars
+from swiftbolt.market_data.bar_checks import symbols_without_daily_bars
 
 SEVERITIES = ("info", "warning", "critical")
 ALERT_MARKETS = ("us_equity", "crypto", "all")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,3 +89,78 @@ def extra_timeframes() -> set[str]:
     if bad:
         raise ConfigError(f"SWIFTBOLT_EXTRA_TIMEFRAMES has {sorted(bad)}; allowed: m1, m5")
     return values
+
+
+PROVIDERS = ("auto", "synthetic", "alpaca")
+ALPACA_FEEDS = ("iex", "sip")
+ALPACA_OPTIONS_FEEDS = ("opra", "indicative")
+_URL_RE = re.compile(r"^https?://[^/\s]+")
+
+
+@dataclass(frozen=True)
+class MarketDataSettings:
+    """Which provider serves market data and how to reach Alpaca. The keys themselves are not held here:
+    the Dagster resource reads them through dg.EnvVar, so they never enter a config snapshot."""
+
+    provider: str
+    alpaca_keys_set: bool
+    data_url: str | None
+    trading_url: str | None
+    feed: str
+    options_feed: str | None
+
+    @property
+    def provider_name(self) -> str:
+        """The provider `auto` resolves to: Alpaca when both keys are set, else synthetic."""
+        if self.provider == "auto":
+            return "alpaca" if self.alpaca_keys_set else "synthetic"
+        return self.provider
+
+
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not valid; use {' or '.join(allowed)}")
+    return value
+
+
+def _url(name: str) -> str | None:
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return None
+    if not _URL_RE.match(raw):
+        raise ConfigError(f"{name}={raw!r} is not an http(s) URL; e.g. https://data.alpaca.markets")
+    return raw.rstrip("/")
+
+
+def market_data_settings() -> MarketDataSettings:
+    """SWIFTBOLT_PROVIDER and the ALPACA_* variables, validated: the keys both or neither, the feeds
+    and URLs well formed. Every error is one line that names the variable and never shows a key."""
+    api_key = bool((os.environ.get("ALPACA_API_KEY") or "").strip())
+    secret_key = bool((os.environ.get("ALPACA_SECRET_KEY") or "").strip())
+    if api_key != secret_key:
+        missing = "ALPACA_SECRET_KEY" if api_key else "ALPACA_API_KEY"
+        raise ConfigError(f"{missing} is not set; set both ALPACA_API_KEY and ALPACA_SECRET_KEY")
+    provider = _choice("SWIFTBOLT_PROVIDER", "auto", PROVIDERS)
+    if provider == "alpaca" and not api_key:
+        raise ConfigError("SWIFTBOLT_PROVIDER=alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
+    options_feed = (os.environ.get("ALPACA_OPTIONS_FEED") or "").strip()
+    return MarketDataSettings(
+        provider=provider,
+        alpaca_keys_set=api_key and secret_key,
+        data_url=_url("ALPACA_DATA_URL"),
+        trading_url=_url("ALPACA_TRADING_URL"),
+        feed=_choice("ALPACA_FEED", "iex", ALPACA_FEEDS),
+        options_feed=_choice("ALPACA_OPTIONS_FEED", "", ALPACA_OPTIONS_FEEDS) if options_feed else None,
+    )
+
+
+AFTER_CLOSE_BUFFER_ENV = "SWIFTBOLT_AFTER_CLOSE_BUFFER_MINUTES"
+DEFAULT_AFTER_CLOSE_BUFFER_MINUTES = 20
+
+
+def after_close_buffer() -> dt.timedelta:
+    """SWIFTBOLT_AFTER_CLOSE_BUFFER_MINUTES (0..720), default 20: how long after a session's close its
+    daily pipeline starts (the provider's last bars and corrections arrive in that time)."""
+    minutes = int_env(AFTER_CLOSE_BUFFER_ENV, DEFAULT_AFTER_CLOSE_BUFFER_MINUTES, 0, 720, "a whole number of minutes")
+    return dt.timedelta(minutes=minutes)

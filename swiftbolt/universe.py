@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import yaml
 
-from swiftbolt.calendars import MARKETS
 from swiftbolt.errors import ConfigError
+from swiftbolt.markets import MARKETS
 from swiftbolt.symbols import validate_symbol
 
 DEFAULT_UNIVERSE_FILE = Path(__file__).with_name("universe.yaml")

@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pandas as pd
 
-from swiftbolt.marketdata.types import BAR_COLUMNS, empty_frame
+from swiftbolt.market_data.types import BAR_COLUMNS, empty_frame
 
 NEW_YORK = "America/New_York"
 
@@ -518,7 +518,7 @@ class FakeClock:
 
 def provider_for(fake: FakeAlpaca, clock: FakeClock, **kwargs: Any) -> Any:
     """A real AlpacaProvider pointed at `fake`, sleeping on `clock` (keys overridable)."""
-    from swiftbolt.marketdata.alpaca import AlpacaProvider
+    from swiftbolt.providers.alpaca import AlpacaProvider
 
     return AlpacaProvider(
         kwargs.pop("api_key", fake.api_key),

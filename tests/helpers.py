@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from swiftbolt.db.connection import connect
-from swiftbolt.marketdata.types import BAR_COLUMNS
+from swiftbolt.market_data.types import BAR_COLUMNS
 from swiftbolt.universe import SymbolSpec, active_symbols, sync_universe
 
 FIXTURES = Path(__file__).parent / "fixtures"

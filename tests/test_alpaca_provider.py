@@ -12,13 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from resources.market_data import market_data_from_env
 from swiftbolt.errors import ConfigError
-from swiftbolt.marketdata.alpaca import (
-    AlpacaProvider,
-    RateLimiter,
-    alpaca_provider_from_env,
-)
-from swiftbolt.marketdata.types import (
+from swiftbolt.market_data.types import (
     BAR_COLUMNS,
     CALENDAR_COLUMNS,
     CORPORATE_ACTION_COLUMNS,
@@ -26,6 +22,10 @@ from swiftbolt.marketdata.types import (
     MarketDataProvider,
     ProviderError,
     Timeframe,
+)
+from swiftbolt.providers.alpaca import (
+    AlpacaProvider,
+    RateLimiter,
 )
 from tests.fake_alpaca import FakeAlpaca, FakeClock, provider_for, snapshot
 
@@ -498,41 +498,42 @@ def test_secrets_never_in_errors_or_logs(fake, clock, caplog):
 
 
 def test_from_env(monkeypatch):
+    """The environment is validated once (swiftbolt.settings) and the resource built from it."""
     for name in ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALPACA_DATA_URL", "ALPACA_TRADING_URL",
-                 "ALPACA_FEED"):
+                 "ALPACA_FEED", "SWIFTBOLT_PROVIDER"):
         monkeypatch.delenv(name, raising=False)
-    assert alpaca_provider_from_env() is None
+    assert market_data_from_env().provider_name() == "synthetic"
 
     monkeypatch.setenv("ALPACA_API_KEY", "PKX")
     with pytest.raises(ConfigError, match="ALPACA_SECRET_KEY"):
-        alpaca_provider_from_env()
+        market_data_from_env()
 
     monkeypatch.setenv("ALPACA_SECRET_KEY", "s3cr3t-value")
     monkeypatch.setenv("ALPACA_FEED", "nasdaq")
     with pytest.raises(ConfigError, match="ALPACA_FEED") as info:
-        alpaca_provider_from_env()
+        market_data_from_env()
     assert "s3cr3t" not in str(info.value)
 
     monkeypatch.setenv("ALPACA_FEED", "SIP")
     monkeypatch.setenv("ALPACA_DATA_URL", "ftp://example")
     with pytest.raises(ConfigError, match="ALPACA_DATA_URL"):
-        alpaca_provider_from_env()
+        market_data_from_env()
 
     monkeypatch.setenv("ALPACA_DATA_URL", "http://127.0.0.1:9/")
-    provider = alpaca_provider_from_env()
+    provider = market_data_from_env().process_config_and_initialize().get_provider()
     assert isinstance(provider, AlpacaProvider)
     assert "sip" in repr(provider) and "s3cr3t" not in repr(provider)
 
 
-def test_provider_from_env_talks_to_configured_urls(fake, clock, monkeypatch):
+def test_provider_from_env_talks_to_configured_urls(fake, monkeypatch):
     monkeypatch.setenv("ALPACA_API_KEY", fake.api_key)
     monkeypatch.setenv("ALPACA_SECRET_KEY", fake.secret_key)
     monkeypatch.setenv("ALPACA_DATA_URL", fake.data_url)
     monkeypatch.setenv("ALPACA_TRADING_URL", fake.trading_url)
     monkeypatch.delenv("ALPACA_FEED", raising=False)
+    monkeypatch.delenv("SWIFTBOLT_PROVIDER", raising=False)
     fake.calendar = [{"date": "2025-03-10", "open": "09:30", "close": "16:00"}]
-    provider = alpaca_provider_from_env(sleep=clock.sleep, clock=clock)
-    assert provider is not None
+    provider = market_data_from_env().process_config_and_initialize().get_provider()
     assert len(provider.calendar(dt.date(2025, 3, 10), dt.date(2025, 3, 10))) == 1
     assert len(provider.bars(["AAPL"], Timeframe.D1, D1_START, D1_END)) == 2
     assert fake.requests_to(STOCK_BARS)[0]["feed"] == "iex"

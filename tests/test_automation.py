@@ -1,4 +1,4 @@
-"""The automation's time decisions (swiftbolt.automation), pure: frozen times in, sessions out.
+"""The automation's time decisions (swiftbolt.calendars.timing), pure: frozen times in, sessions out.
 
 The holiday / early-close list in fixtures/us_equity_holidays_early_closes_2015_2027_crosschecked.csv is
 copied from ../shared/data/calendars (generated from exchange-calendars 4.13.2, cross-checked against
@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from swiftbolt import automation
-from swiftbolt.automation import after_close_sessions, intraday_tick_due, last_closed_session
-from swiftbolt.calendars import sessions
+from swiftbolt import settings
+from swiftbolt.calendars import timing
+from swiftbolt.calendars.sessions import sessions
+from swiftbolt.calendars.timing import after_close_sessions, intraday_tick_due, last_closed_session
 from swiftbolt.errors import ConfigError
 from tests.helpers import FIXTURES
 
@@ -158,28 +159,28 @@ def test_crypto_day_closes_at_utc_midnight() -> None:
 
 
 def test_freshness_deadline_is_close_plus_buffer_plus_grace() -> None:
-    assert automation.freshness_deadline("us_equity", dt.date(2025, 11, 28), BUFFER) == utc(2025, 11, 28, 19, 20)
-    assert automation.last_session_past_deadline("us_equity", utc(2025, 11, 28, 19, 20), BUFFER) == (
+    assert timing.freshness_deadline("us_equity", dt.date(2025, 11, 28), BUFFER) == utc(2025, 11, 28, 19, 20)
+    assert timing.last_session_past_deadline("us_equity", utc(2025, 11, 28, 19, 20), BUFFER) == (
         dt.date(2025, 11, 28), utc(2025, 11, 28, 19, 20)
     )
-    assert automation.last_session_past_deadline("us_equity", utc(2025, 11, 28, 19, 19), BUFFER)[0] == dt.date(
+    assert timing.last_session_past_deadline("us_equity", utc(2025, 11, 28, 19, 19), BUFFER)[0] == dt.date(
         2025, 11, 26
     )
 
 
 def test_after_close_buffer_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(automation.AFTER_CLOSE_BUFFER_ENV, raising=False)
-    assert automation.after_close_buffer() == dt.timedelta(minutes=20)
-    monkeypatch.setenv(automation.AFTER_CLOSE_BUFFER_ENV, "45")
-    assert automation.after_close_buffer() == dt.timedelta(minutes=45)
+    monkeypatch.delenv(settings.AFTER_CLOSE_BUFFER_ENV, raising=False)
+    assert settings.after_close_buffer() == dt.timedelta(minutes=20)
+    monkeypatch.setenv(settings.AFTER_CLOSE_BUFFER_ENV, "45")
+    assert settings.after_close_buffer() == dt.timedelta(minutes=45)
     assert after_close_sessions("us_equity", ny(2025, 11, 28, 13, 44), since=dt.date(2025, 11, 26)) == []
     assert after_close_sessions("us_equity", ny(2025, 11, 28, 13, 45), since=dt.date(2025, 11, 26)) == [
         dt.date(2025, 11, 28)
     ]
     for bad in ("soon", "-5", "10000"):
-        monkeypatch.setenv(automation.AFTER_CLOSE_BUFFER_ENV, bad)
-        with pytest.raises(ConfigError, match=automation.AFTER_CLOSE_BUFFER_ENV):
-            automation.after_close_buffer()
+        monkeypatch.setenv(settings.AFTER_CLOSE_BUFFER_ENV, bad)
+        with pytest.raises(ConfigError, match=settings.AFTER_CLOSE_BUFFER_ENV):
+            settings.after_close_buffer()
 
 
 def test_naive_times_are_refused() -> None:
@@ -189,16 +190,16 @@ def test_naive_times_are_refused() -> None:
 
 def test_calendar_differences() -> None:
     ours = sessions("us_equity", dt.date(2025, 11, 24), dt.date(2025, 12, 5))[["date", "open_utc", "close_utc"]]
-    assert automation.calendar_differences(ours, ours.copy()) == []
+    assert timing.calendar_differences(ours, ours.copy()) == []
     theirs = ours.copy()
     theirs.loc[theirs["date"] == dt.date(2025, 11, 28), "close_utc"] = pd.Timestamp("2025-11-28 21:00", tz="UTC")
     theirs = theirs[theirs["date"] != dt.date(2025, 12, 1)]
     extra = pd.DataFrame({"date": [dt.date(2025, 11, 27)], "open_utc": [pd.Timestamp("2025-11-27 14:30", tz="UTC")],
                           "close_utc": [pd.Timestamp("2025-11-27 21:00", tz="UTC")]})
     theirs = pd.concat([theirs, extra]).sort_values("date")
-    diffs = automation.calendar_differences(ours, theirs)
+    diffs = timing.calendar_differences(ours, theirs)
     assert [(d["date"], d["kind"]) for d in diffs] == [
         ("2025-11-27", "missing_in_expected"), ("2025-11-28", "times_differ"), ("2025-12-01", "missing_in_actual")
     ]
     # only the dates both sides cover are compared
-    assert automation.calendar_differences(ours, theirs[theirs["date"] <= dt.date(2025, 11, 26)]) == []
+    assert timing.calendar_differences(ours, theirs[theirs["date"] <= dt.date(2025, 11, 26)]) == []

@@ -16,9 +16,9 @@ from definitions import defs
 from resources import MarketDataResource, WarehouseResource
 from sensors import alerting, common
 from swiftbolt import alerts
-from swiftbolt.calendars import sessions
+from swiftbolt.calendars.sessions import sessions
+from swiftbolt.calendars.store import write_market_calendar
 from swiftbolt.db.connection import connect
-from swiftbolt.market_calendar import write_market_calendar
 from tests.fake_alpaca import FakeAlpaca
 from tests.helpers import add_symbols
 

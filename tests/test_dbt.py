@@ -22,12 +22,12 @@ from assets.dbt import (
     dbt_resource,
     swiftbolt_dbt_models,
 )
-from swiftbolt.calendars import sessions
+from swiftbolt.calendars.sessions import sessions
+from swiftbolt.calendars.store import write_market_calendar
 from swiftbolt.db.connection import connect
-from swiftbolt.market_calendar import write_market_calendar
-from swiftbolt.marketdata.ingest import RunInfo, ingest_bars
-from swiftbolt.marketdata.synthetic import SyntheticProvider
-from swiftbolt.marketdata.types import FETCHED_TIMEFRAMES
+from swiftbolt.market_data.ingest import RunInfo, ingest_bars
+from swiftbolt.market_data.types import FETCHED_TIMEFRAMES
+from swiftbolt.providers.synthetic import SyntheticProvider
 from tests.helpers import add_symbols
 
 pytestmark = pytest.mark.warehouse

@@ -11,13 +11,13 @@ import pytest
 from assets.features import build_feature_rows, build_sr_levels, build_supertrend_signals
 from assets.partitions import symbol_partitions
 from resources import WarehouseResource
-from swiftbolt.calendars import session_dates
+from swiftbolt.calendars.sessions import session_dates
 from swiftbolt.db.connection import connect
 from swiftbolt.features.indicators import compute_features, feature_columns
 from swiftbolt.features.store import load_adjusted_bars
-from swiftbolt.marketdata.ingest import RunInfo, ingest_bars
-from swiftbolt.marketdata.synthetic import SyntheticProvider
-from swiftbolt.marketdata.types import Timeframe
+from swiftbolt.market_data.ingest import RunInfo, ingest_bars
+from swiftbolt.market_data.types import Timeframe
+from swiftbolt.providers.synthetic import SyntheticProvider
 from tests.helpers import add_symbols
 
 pytestmark = pytest.mark.warehouse

@@ -20,8 +20,8 @@ from swiftbolt.features.indicators import (
     rolling_std,
     seed_free_rows,
 )
-from swiftbolt.marketdata.synthetic import SyntheticProvider
-from swiftbolt.marketdata.types import Timeframe
+from swiftbolt.market_data.types import Timeframe
+from swiftbolt.providers.synthetic import SyntheticProvider
 
 N_BARS = 2000
 TAIL = 50

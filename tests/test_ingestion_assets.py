@@ -200,7 +200,7 @@ def test_unreachable_database_fails_with_one_line(instance) -> None:
 
 def test_bars_freshness_check_reports_symbols_without_the_last_session(warehouse_url: str, instance) -> None:
     from assets.market_data import build_bars_freshness_check
-    from swiftbolt.automation import last_session_past_deadline
+    from swiftbolt.calendars.timing import last_session_past_deadline
 
     add_symbols(warehouse_url, {"AAPL": "us_equity", "MSFT": "us_equity"})
     instance.add_dynamic_partitions(symbol_partitions("us_equity").name, ["AAPL", "MSFT"])

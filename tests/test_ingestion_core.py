@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import swiftbolt.marketdata.ingest as ingest_module
-from swiftbolt.calendars import session_dates
+import swiftbolt.market_data.ingest as ingest_module
+from swiftbolt.calendars.sessions import session_dates
 from swiftbolt.db.connection import connect
-from swiftbolt.marketdata.ingest import RunInfo, ingest_bars
-from swiftbolt.marketdata.synthetic import SyntheticProvider
-from swiftbolt.marketdata.types import BAR_COLUMNS, FETCHED_TIMEFRAMES, ProviderError, Timeframe
+from swiftbolt.market_data.ingest import RunInfo, ingest_bars
+from swiftbolt.market_data.types import BAR_COLUMNS, FETCHED_TIMEFRAMES, ProviderError, Timeframe
+from swiftbolt.providers.synthetic import SyntheticProvider
 from tests.fake_alpaca import FakeAlpaca
 from tests.helpers import FIXTURES, add_symbols, bars_digest
 
@@ -137,8 +137,8 @@ def test_failure_mid_write_leaves_whole_partitions_and_a_retry_resumes(
 def test_real_reverse_split_adjusts_like_the_vendor(warehouse_url: str) -> None:
     """AIG 1:20 reverse split effective 2009-07-01 (real data): adjusted closes follow the vendor's
     split-adjusted closes exactly (up to the constant normalisation)."""
-    from swiftbolt.marketdata.alpaca import AlpacaProvider
-    from swiftbolt.marketdata.corporate_actions import write_corporate_actions
+    from swiftbolt.market_data.corporate_actions import write_corporate_actions
+    from swiftbolt.providers.alpaca import AlpacaProvider
 
     ids = add_symbols(warehouse_url, {"AIG": "us_equity"}, source="alpaca")
     fixture = pd.read_csv(FIXTURES / "aig_daily_2009_reverse_split.csv")

@@ -11,27 +11,27 @@ import pandas as pd
 import pytest
 from alpaca.data.requests import OptionChainRequest
 
-from swiftbolt import calendars
+from swiftbolt.calendars import sessions as calendar_sessions
 from swiftbolt.errors import ConfigError
-from swiftbolt.marketdata.alpaca import (
-    AlpacaProvider,
-    option_chain_snapshots_frame,
-    parse_occ_symbol,
+from swiftbolt.market_data.types import (
+    OPTION_CHAIN_COLUMNS,
+    MarketDataProvider,
+    ProviderError,
+    option_chain_frame,
 )
-from swiftbolt.marketdata.options_math import (
+from swiftbolt.options.pricing import (
     as_is_call,
     bs_greeks,
     bs_price,
     implied_vol,
     norm_cdf,
 )
-from swiftbolt.marketdata.synthetic import OPTION_RATE, SyntheticProvider
-from swiftbolt.marketdata.types import (
-    OPTION_CHAIN_COLUMNS,
-    MarketDataProvider,
-    ProviderError,
-    option_chain_frame,
+from swiftbolt.providers.alpaca import (
+    AlpacaProvider,
+    option_chain_snapshots_frame,
+    parse_occ_symbol,
 )
+from swiftbolt.providers.synthetic import OPTION_RATE, SyntheticProvider
 from swiftbolt.symbols import InvalidSymbol
 from tests.fake_alpaca import FakeAlpaca, FakeClock, option_snapshot, provider_for, snapshot
 
@@ -171,7 +171,7 @@ def spy_chain() -> pd.DataFrame:
 
 def _years(chain: pd.DataFrame) -> np.ndarray:
     """Time to expiry of each row: expiry at its session's close (independently of the provider)."""
-    cal = calendars.sessions("us_equity", min(chain["expiration"]), max(chain["expiration"]))
+    cal = calendar_sessions.sessions("us_equity", min(chain["expiration"]), max(chain["expiration"]))
     close = chain["expiration"].map(dict(zip(cal["date"], cal["close_utc"], strict=True)))
     return ((pd.to_datetime(close, utc=True) - chain["ts"]).dt.total_seconds() / (365 * 86400)).to_numpy()
 

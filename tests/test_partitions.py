@@ -21,7 +21,7 @@ from assets.partitions import (
     symbol_partitions,
     trading_day_partitions,
 )
-from swiftbolt.automation import after_close_sessions
+from swiftbolt.calendars.timing import after_close_sessions
 from swiftbolt.settings import history_start
 from tests.helpers import FIXTURES
 

@@ -20,8 +20,8 @@ from swiftbolt.features.sr_levels import (
     touch_counts,
     zigzag,
 )
-from swiftbolt.marketdata.synthetic import SyntheticProvider
-from swiftbolt.marketdata.types import Timeframe
+from swiftbolt.market_data.types import Timeframe
+from swiftbolt.providers.synthetic import SyntheticProvider
 
 
 def _bars(high: list[float], low: list[float], close: list[float]) -> pd.DataFrame:

@@ -16,8 +16,8 @@ from swiftbolt.features.supertrend_signals import (
     signal_summary,
     supertrend_signals,
 )
-from swiftbolt.marketdata.synthetic import SyntheticProvider
-from swiftbolt.marketdata.types import Timeframe
+from swiftbolt.market_data.types import Timeframe
+from swiftbolt.providers.synthetic import SyntheticProvider
 
 
 def _reference_supertrend(h, lo, c, period=10, mult=3.0):

@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from swiftbolt.marketdata.synthetic import SyntheticProvider
-from swiftbolt.marketdata.types import (
+from swiftbolt.market_data.types import (
     BAR_COLUMNS,
     CALENDAR_COLUMNS,
     CORPORATE_ACTION_COLUMNS,
@@ -18,6 +17,7 @@ from swiftbolt.marketdata.types import (
     MarketDataProvider,
     Timeframe,
 )
+from swiftbolt.providers.synthetic import SyntheticProvider
 from swiftbolt.symbols import InvalidSymbol
 
 UTC = dt.UTC

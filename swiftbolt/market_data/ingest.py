@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from swiftbolt.calendars import sessions
+from swiftbolt.calendars.sessions import sessions
 from swiftbolt.db.connection import connect
-from swiftbolt.marketdata.bar_store import partition_checksums, write_bar_chunk
-from swiftbolt.marketdata.types import BAR_COLUMNS, MarketDataProvider, ProviderError, Timeframe
-from swiftbolt.marketdata.validation import validate_bars
+from swiftbolt.market_data.bar_store import partition_checksums, write_bar_chunk
+from swiftbolt.market_data.types import BAR_COLUMNS, MarketDataProvider, ProviderError, Timeframe
+from swiftbolt.market_data.validation import validate_bars
 
 CHUNK_SESSIONS = 21  # about a month of sessions per transaction
 

@@ -6,42 +6,16 @@ All times are tz-aware UTC. A session is identified by its date (the exchange's 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from functools import lru_cache
 
 import exchange_calendars as xcals
 import pandas as pd
 
-from swiftbolt.errors import ConfigError
+from swiftbolt.markets import Market, get_market
 
 # exchange-calendars builds its session table once per range; a wide fixed range keeps one instance.
 _XCAL_START = "1998-01-02"
 _XCAL_YEARS_AHEAD = 2
-
-
-@dataclass(frozen=True)
-class Market:
-    code: str
-    exchange: str | None  # exchange-calendars code; None = trades around the clock
-    timezone: str
-    regular_close: dt.time | None
-
-    @property
-    def is_24_7(self) -> bool:
-        return self.exchange is None
-
-
-MARKETS: dict[str, Market] = {
-    "us_equity": Market("us_equity", "XNYS", "America/New_York", dt.time(16, 0)),
-    "crypto": Market("crypto", None, "UTC", None),
-}
-
-
-def get_market(code: str) -> Market:
-    try:
-        return MARKETS[code]
-    except KeyError:
-        raise ConfigError(f"unknown market {code!r}; expected one of {sorted(MARKETS)}") from None
 
 
 @lru_cache(maxsize=4)
@@ -53,7 +27,7 @@ def _exchange_calendar(exchange: str) -> xcals.ExchangeCalendar:
 def sessions(market: str | Market, start: dt.date, end: dt.date) -> pd.DataFrame:
     """Open sessions with start <= date <= end: columns date (datetime.date), open_utc, close_utc,
     is_early_close."""
-    m = market if isinstance(market, Market) else get_market(market)
+    m = get_market(market)
     if m.is_24_7:
         days = pd.date_range(start, end, freq="D")
         opens = days.tz_localize("UTC")
@@ -92,13 +66,3 @@ def calendar_days(market: str | Market, start: dt.date, end: dt.date) -> pd.Data
 
 def session_dates(market: str | Market, start: dt.date, end: dt.date) -> list[dt.date]:
     return list(sessions(market, start, end)["date"])
-
-
-def previous_sessions(market: str | Market, day: dt.date, count: int) -> list[dt.date]:
-    """The `count` sessions up to and including `day` (or before it, if `day` is closed)."""
-    lookback = dt.timedelta(days=max(10, count * 2 + 10))
-    dates = session_dates(market, day - lookback, day)
-    while len(dates) < count:
-        lookback *= 2
-        dates = session_dates(market, day - lookback, day)
-    return dates[-count:]

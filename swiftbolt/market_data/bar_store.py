@@ -16,7 +16,7 @@ import pandas as pd
 import psycopg
 
 from swiftbolt.db.copy import copy_frame
-from swiftbolt.marketdata.types import Timeframe
+from swiftbolt.market_data.types import Timeframe
 
 BAR_TABLE = "market.ohlc_bars"
 BAR_TABLE_COLUMNS = (

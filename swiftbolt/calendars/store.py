@@ -6,8 +6,9 @@ import datetime as dt
 
 import psycopg
 
-from swiftbolt.calendars import calendar_days, get_market
+from swiftbolt.calendars.sessions import calendar_days
 from swiftbolt.db.copy import copy_frame, create_temp_like
+from swiftbolt.markets import get_market
 
 _COLUMNS = ("market", "date", "is_open", "open_utc", "close_utc", "is_early_close", "source")
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from swiftbolt.calendars import get_market, sessions
-from swiftbolt.marketdata.types import BAR_COLUMNS, Timeframe
+from swiftbolt.calendars.sessions import sessions
+from swiftbolt.market_data.types import BAR_COLUMNS, Timeframe
+from swiftbolt.markets import get_market
 
 PRICE_COLUMNS = ["open", "high", "low", "close"]
 SESSION_REASONS = ("not a trading session", "outside the regular session")

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from swiftbolt.calendars import sessions
-from swiftbolt.marketdata.validation import SESSION_REASONS
+from swiftbolt.calendars.sessions import sessions
+from swiftbolt.market_data.validation import SESSION_REASONS
 
 
 @dataclass(frozen=True)

@@ -16,20 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from swiftbolt.calendars import get_market, sessions
-from swiftbolt.settings import int_env
+from swiftbolt.calendars.sessions import sessions
+from swiftbolt.markets import get_market
+from swiftbolt.settings import after_close_buffer
 
-AFTER_CLOSE_BUFFER_ENV = "SWIFTBOLT_AFTER_CLOSE_BUFFER_MINUTES"
-DEFAULT_AFTER_CLOSE_BUFFER = dt.timedelta(minutes=20)
 FRESHNESS_GRACE = dt.timedelta(minutes=60)
-INTRADAY_INTERVAL = dt.timedelta(minutes=15)
 _LOOKBACK = dt.timedelta(days=10)  # > the longest run of closed days (weekend + holidays)
-
-
-def after_close_buffer() -> dt.timedelta:
-    """SWIFTBOLT_AFTER_CLOSE_BUFFER_MINUTES (0..720), default 20 minutes."""
-    default = int(DEFAULT_AFTER_CLOSE_BUFFER.total_seconds() // 60)
-    return dt.timedelta(minutes=int_env(AFTER_CLOSE_BUFFER_ENV, default, 0, 720, "a whole number of minutes"))
 
 
 def _utc(now: dt.datetime) -> pd.Timestamp:

@@ -1,0 +1,1 @@
+"""Option maths: Black-Scholes-Merton prices, greeks and implied volatility (vectorised numpy)."""
