@@ -2,49 +2,22 @@
 
 import dagster as dg
 
-from assets import dbt, features, market_data, reference
-from assets.partitions import market_partitions
+from assets import MARKET_DOMAINS, dbt, reference
 from resources import WarehouseResource
 from resources.market_data import market_data_from_env
 from sensors import build_automation
 from swiftbolt.markets import MARKETS
 
 
-def bars_job_name(market: str) -> str:
-    return f"{market}_bars_job"
-
-
 def build_definitions() -> dg.Definitions:
-    assets: list[dg.AssetsDefinition] = [reference.symbols, reference.market_calendar]
-    jobs = [
-        dg.define_asset_job(
-            "reference_job", selection=[reference.symbols, reference.market_calendar],
-            description="Sync the symbol universe and the market calendars.",
-        )
-    ]
-    for market in MARKETS:
-        bars = market_data.build_ohlc_bars(market)
-        market_assets = [bars, market_data.build_quotes(market)]
-        if market == "us_equity":
-            market_assets.append(market_data.build_corporate_actions(market))
-        market_assets.extend(build(market) for build in features.FEATURE_BUILDERS)
-        assets.extend(market_assets)
-        jobs.append(
-            dg.define_asset_job(
-                bars_job_name(market), selection=[bars], partitions_def=market_partitions(market),
-                description=f"Bars of {market} symbols for a range of trading days (one run per range).",
-            )
-        )
-    # schedules, sensors and the jobs they launch (sensors/); keep this after every asset is in `assets`:
-    # the daily jobs take the bars asset and everything downstream of it
-    automation = build_automation([*assets, dbt.swiftbolt_dbt_models])
-    jobs.extend(automation.jobs)
-    jobs.append(dbt.analytics_job)
-    checks = [market_data.build_bars_freshness_check(market) for market in MARKETS]
+    per_market = [item for market in MARKETS.values() for domain in MARKET_DOMAINS
+                  for item in domain.build_assets(market)]
+    checks = [c for c in per_market if isinstance(c, dg.AssetChecksDefinition)]
+    automation = build_automation()
     return dg.Definitions(
-        assets=[*assets, dbt.swiftbolt_dbt_models],  # dbt models are downstream of the features
+        assets=[*reference.build_assets(), *(a for a in per_market if a not in checks), dbt.swiftbolt_dbt_models],
         asset_checks=checks,
-        jobs=jobs,
+        jobs=automation.jobs,
         schedules=automation.schedules,
         sensors=automation.sensors,
         resources={

@@ -77,8 +77,8 @@ def run_default_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, day
             md = mat.metadata
             summary.append(
                 f"{market}/ohlc_bars run {result.run_id[:8]}: {len(tickers)} symbols x {len(dates)} sessions "
-                f"({dates[0]}..{dates[-1]}), {md['rows_written'].value} bars written, "
-                f"{md['rejected_rows'].value} rejected, rows by timeframe {md['rows_by_timeframe'].value}"
+                f"({dates[0]}..{dates[-1]}), {md['run/rows_written'].value} bars written, "
+                f"{md['run/rejected_rows'].value} rejected"
             )
             break
         others = sorted({e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}

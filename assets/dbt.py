@@ -4,12 +4,10 @@
 Exports for definitions.py:
     swiftbolt_dbt_models  the @dbt_assets definition (one `dbt build`; tests are asset checks)
     dbt_resource()        the "dbt" resource, pointed at the warehouse (SWIFTBOLT_DATABASE_URL or embedded)
-    analytics_job         an asset job that runs `dbt build` over every model
 
 The manifest (dbt_project/target/manifest.json) is generated, never committed: `prepare_dbt_manifest()`
-(`python -m assets.dbt`, called by the install step) runs `dbt parse`; under `dagster dev` every load
-re-parses (as DbtProject.prepare_if_dev would); and importing this module parses when the manifest is missing or older
-than a file of the project, so a fresh clone's `dagster definitions validate` works either way.
+(`python -m assets.dbt`, called by the install step) runs `dbt parse`; under `dagster dev`
+DbtProject.prepare_if_dev re-parses on every load. Importing this module has no other side effect.
 """
 
 import contextlib
@@ -35,6 +33,7 @@ from dagster_dbt import (
 )
 from pydantic import Field
 
+from assets import teams
 from swiftbolt.db.urls import database_of, validate_url
 from swiftbolt.db.warehouse import warehouse_url
 from swiftbolt.settings import PROJECT_ROOT
@@ -43,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 ANALYTICS_GROUP = "analytics"
-OWNERS = ["team:analytics-engineering"]
+OWNERS = teams.ANALYTICS_ENGINEERING
 
 # Environment variables read by dbt_project/profiles.yml. The password's name carries dbt's
 # DBT_ENV_SECRET_ prefix: dbt scrubs such values from all of its output.
@@ -176,14 +175,9 @@ def prepare_dbt_manifest() -> Path:
     return dbt_project.manifest_path
 
 
-def _ensure_manifest() -> None:
-    # `dagster dev` (DbtProject.prepare_if_dev's condition): re-parse on every load, so edits show on reload
-    if os.environ.get("DAGSTER_IS_DEV_CLI") or manifest_is_stale():
-        logger.info("preparing the dbt manifest (dbt parse)")
-        prepare_dbt_manifest()
-
-
-_ensure_manifest()
+# Under `dagster dev` re-parse on every load, so edits show on reload; elsewhere the manifest is prepared by
+# the install step (`python -m assets.dbt`) and by the test suite's conftest when the project changed.
+dbt_project.prepare_if_dev()
 
 
 # --- translation to Dagster -----------------------------------------------------------------------------
@@ -250,13 +244,6 @@ def swiftbolt_dbt_models(
     if config.dbt_vars:
         args += ["--vars", json.dumps(config.dbt_vars)]
     yield from dbt.cli(args, context=context).stream()
-
-
-analytics_job = dg.define_asset_job(
-    "analytics_job",
-    selection=dg.AssetSelection.assets(swiftbolt_dbt_models),
-    description="dbt build of the analytics schema (adjusted bars, indicators, dashboard marts, data health).",
-)
 
 
 if __name__ == "__main__":  # `python -m assets.dbt`: the install step's manifest preparation

@@ -1,68 +1,76 @@
 """Feature assets per market (trading day x symbol), computed from split- and dividend-adjusted bars:
-feature_rows (TA-Lib indicators + Alpha158-style features), sr_levels, supertrend_signals."""
-
-import datetime as dt
-from collections.abc import Callable
+feature_rows (TA-Lib indicators + Alpha158-style features), sr_levels, supertrend_signals. The work is
+in swiftbolt.features.pipeline; these bodies read the partitions, call it and turn its report into
+metadata (per partition: its own rows; `run/...`: the run's)."""
 
 import dagster as dg
 import pandas as pd
 
-from assets.partitions import market_partitions, split_partition_keys
-from resources import WarehouseResource
-from swiftbolt.features.feature_set import default_feature_set
-from swiftbolt.features.indicators import WARMUP_BARS, compute_features, feature_columns
-from swiftbolt.features.sr_levels import sr_levels_series
-from swiftbolt.features.store import (
-    ensure_feature_set,
-    load_adjusted_bars,
-    write_feature_rows,
-    write_sr_levels,
-    write_supertrend_signals,
+from assets import keys, teams
+from assets.metadata import (
+    add_partition_metadata,
+    counts_table,
+    last_partition_per_symbol,
+    line_plot,
+    markdown_table,
+    table_metadata,
+    writes_tables,
 )
-from swiftbolt.features.supertrend_signals import supertrend_signals
-from swiftbolt.universe import active_symbols
+from assets.partitions import market_partitions, market_tags, partition_symbols
+from resources import WarehouseResource
+from swiftbolt.code_version import source_version
+from swiftbolt.features import feature_set, indicators, pipeline, sr_levels, store, supertrend_signals
+from swiftbolt.features.indicators import WARMUP_BARS
+from swiftbolt.features.pipeline import (
+    FEATURE_TIMEFRAMES,
+    KEY_INDICATORS,
+    SR_LOOKBACK,
+    compute_feature_rows,
+    compute_sr_levels,
+    compute_supertrend_signals,
+)
+from swiftbolt.markets import Market
 
-OWNERS = ["team:quant-research"]
-FEATURES_CODE_VERSION = "1"
-FEATURE_TIMEFRAMES = ("d1", "h1", "m15")
-SR_LOOKBACK = 120
-
-
-def _upstream(market: str) -> list[dg.AssetKey]:
-    keys = [dg.AssetKey([market, "ohlc_bars"])]
-    if market == "us_equity":
-        keys.append(dg.AssetKey([market, "corporate_actions"]))
-    return keys
-
-
-def _partitions(context: dg.AssetExecutionContext, warehouse: WarehouseResource, market: str
-                ) -> tuple[dict[str, list[dt.date]], dict[str, int]]:
-    by_symbol = split_partition_keys(list(context.partition_keys))
-    with warehouse.connection() as conn:
-        ids = active_symbols(conn, market)
-    unknown = sorted(set(by_symbol) - set(ids))
-    if unknown:
-        raise dg.Failure(f"symbols {unknown} are not active {market} symbols")
-    return by_symbol, ids
+OWNERS = teams.QUANT_RESEARCH
+FEATURES_CODE_VERSION = source_version(indicators, feature_set, store, pipeline,
+                                       params={"timeframes": FEATURE_TIMEFRAMES, "warmup_bars": WARMUP_BARS})
 
 
-def _in_dates(frame: pd.DataFrame, dates: list[dt.date]) -> pd.DataFrame:
-    return frame[frame["session_date"].isin(pd.to_datetime(dates))]
+def _upstream(market: Market) -> list[dg.AssetKey]:
+    upstream = [keys.ohlc_bars(market)]
+    if market.has_corporate_actions:
+        upstream.append(keys.corporate_actions(market))
+    return upstream
 
 
-def _common(market: str, name: str) -> dict:
+def _common(market: Market, name: str, code_version: str, *tables: str) -> dict:
     return dict(
-        key=[market, name], partitions_def=market_partitions(market), backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=_upstream(market), group_name=f"{market}_features", kinds={"postgres", "python"}, owners=OWNERS,
-        code_version=FEATURES_CODE_VERSION,
+        key=keys.market_asset(market, name), partitions_def=market_partitions(market.code),
+        backfill_policy=dg.BackfillPolicy.single_run(), deps=_upstream(market), group_name=f"{market.code}_features",
+        kinds={"postgres", "python"}, owners=OWNERS, code_version=code_version,
+        tags=market_tags(market, per_partition=True), metadata=writes_tables(*tables),
     )
 
 
-def build_feature_rows(market: str) -> dg.AssetsDefinition:
-    warmup_check = dg.AssetCheckSpec("warmup_complete", asset=[market, "feature_rows"],
+def _indicator_plots(context: dg.AssetExecutionContext, daily: pd.DataFrame, partitions: pd.DataFrame) -> None:
+    """Close and RSI over the run's days, on each symbol's newest partition of the run."""
+    for row in last_partition_per_symbol(partitions).itertuples(index=False):
+        mine = daily[daily["symbol"] == row.symbol].set_index("session_date").sort_index()
+        if len(mine) < 2:
+            continue
+        rsi = next((k for k in KEY_INDICATORS if k.startswith("rsi_")), None)
+        plots = {"close_plot": line_plot({"close (adjusted)": mine["close"]}, f"{row.symbol} adjusted close")}
+        if rsi in mine:
+            plots["rsi_plot"] = line_plot({rsi: mine[rsi]}, f"{row.symbol} {rsi}")
+        add_partition_metadata(context, pd.DataFrame([row]), lambda _r, p=plots: p)
+
+
+def build_feature_rows(market: Market) -> dg.AssetsDefinition:
+    warmup_check = dg.AssetCheckSpec("warmup_complete", asset=keys.feature_rows(market),
                                      description="Rows without enough history for exact indicator values.")
 
-    @dg.asset(**_common(market, "feature_rows"), check_specs=[warmup_check])
+    @dg.asset(**_common(market, "feature_rows", FEATURES_CODE_VERSION, "ml.feature_rows", "ml.feature_sets"),
+              check_specs=[warmup_check])
     def feature_rows(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Feature rows (ml.feature_rows) for d1, h1 and m15 bars from adjusted prices: TA-Lib RSI, MACD,
         ADX, ATR, Bollinger, Stochastic, Williams %R, CCI, MFI, OBV slope; SuperTrend on TA-Lib's ATR
@@ -70,92 +78,96 @@ def build_feature_rows(market: str) -> dg.AssetsDefinition:
         rolling features. Each partition loads 500 earlier bars of warm-up so its values equal a
         full-history computation; bars with less history are marked warmup_complete = false. Values
         of day D use bars up to D only. The definition's hash is recorded in ml.feature_sets."""
-        by_symbol, ids = _partitions(context, warehouse, market)
-        definition = default_feature_set()
-        columns = feature_columns()
-        written: dict[str, int] = {}
-        incomplete = 0
+        by_symbol, ids = partition_symbols(context, warehouse, market)
         with warehouse.transaction() as conn:
-            set_id = ensure_feature_set(conn, definition, FEATURES_CODE_VERSION)
-            for symbol, dates in by_symbol.items():
-                for tf in FEATURE_TIMEFRAMES:
-                    bars = load_adjusted_bars(conn, ids[symbol], tf, dates[0], dates[-1], WARMUP_BARS)
-                    if bars.empty:
-                        write_feature_rows(conn, ids[symbol], tf, set_id, dates, bars, columns)
-                        continue
-                    feats = compute_features(bars)
-                    feats["session_date"] = bars["session_date"].to_numpy()
-                    rows = _in_dates(feats, dates)
-                    written[tf] = written.get(tf, 0) + write_feature_rows(conn, ids[symbol], tf, set_id, dates,
-                                                                          rows, columns)
-                    incomplete += int((~rows["warmup_complete"]).sum())
-        total = sum(written.values())
+            report = compute_feature_rows(conn, ids, by_symbol, FEATURES_CODE_VERSION)
+            table = table_metadata(conn, "ml.feature_rows")
+        daily = report.daily.set_index(["symbol", "session_date"]) if not report.daily.empty else None
+
+        def figures(row) -> dict:
+            md: dict = {
+                "dagster/row_count": int(row.rows),
+                "rows_by_timeframe": counts_table({tf: int(getattr(row, f"rows_{tf}")) for tf in FEATURE_TIMEFRAMES},
+                                                  "timeframe"),
+                "rows_without_full_warmup": int(row.rows_without_warmup),
+            }
+            key = (row.symbol, pd.Timestamp(row.session_date))
+            if daily is not None and key in daily.index:
+                values = daily.loc[key]
+                md.update({f"d1/{k}": float(values[k]) for k in ("close", *KEY_INDICATORS)
+                           if k in values and pd.notna(values[k])})
+            return md
+
+        add_partition_metadata(context, report.partitions, figures)
+        _indicator_plots(context, report.daily, report.partitions)
+        incomplete, total = report.rows_without_warmup, report.rows_written
         return dg.MaterializeResult(
             metadata={
-                "rows_by_timeframe": dg.MetadataValue.json(written),
-                "feature_set_hash": definition.definition_hash()[:16],
-                "feature_count": len(columns),
+                **table,
+                "feature_set_hash": report.feature_set_hash[:16],
+                "feature_count": report.feature_count,
                 "warmup_bars": WARMUP_BARS,
-                "rows_without_full_warmup": incomplete,
-                "dagster/row_count": total,
+                "run/rows_written": total,
+                "run/rows_without_full_warmup": incomplete,
+                "run/partitions": len(report.partitions),
             },
             check_results=[dg.AssetCheckResult(
                 check_name="warmup_complete", passed=incomplete == 0, severity=dg.AssetCheckSeverity.WARN,
                 description=f"{incomplete} of {total} rows have less than {WARMUP_BARS} bars of history "
                             "(start of the symbol's history); they are marked, not dropped",
+                metadata={"rows_by_symbol": markdown_table(
+                    report.partitions.groupby("symbol", as_index=False)[["rows", "rows_without_warmup"]].sum())},
             )],
         )
 
     return feature_rows
 
 
-def build_sr_levels(market: str) -> dg.AssetsDefinition:
-    @dg.asset(**_common(market, "sr_levels"))
-    def sr_levels(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def build_sr_levels(market: Market) -> dg.AssetsDefinition:
+    version = source_version(sr_levels, store, pipeline, params={"lookback": SR_LOOKBACK})
+
+    @dg.asset(**_common(market, "sr_levels", version, "ml.sr_levels"))
+    def sr_levels_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Support and resistance per trading day (ml.sr_levels) from adjusted daily bars up to that
         day: pivot points, Fibonacci retracements of the 120-bar swing, zigzag swings, k-means price
         clusters, nearest support/resistance with distance % and touch-count strength (numpy: no
         TA-Lib equivalent)."""
-        by_symbol, ids = _partitions(context, warehouse, market)
-        written = 0
+        by_symbol, ids = partition_symbols(context, warehouse, market)
         with warehouse.transaction() as conn:
-            for symbol, dates in by_symbol.items():
-                bars = load_adjusted_bars(conn, ids[symbol], "d1", dates[0], dates[-1], SR_LOOKBACK)
-                if bars.empty:
-                    write_sr_levels(conn, ids[symbol], dates, bars)
-                    continue
-                levels = sr_levels_series(bars, SR_LOOKBACK)
-                levels["session_date"] = bars["session_date"].to_numpy()
-                written += write_sr_levels(conn, ids[symbol], dates, _in_dates(levels, dates))
-        return dg.MaterializeResult(metadata={"rows_written": written, "lookback_bars": SR_LOOKBACK,
-                                              "dagster/row_count": written})
+            report = compute_sr_levels(conn, ids, by_symbol)
+            table = table_metadata(conn, "ml.sr_levels")
+        add_partition_metadata(context, report.partitions, lambda r: {
+            "dagster/row_count": int(r.rows),
+            **{k: float(getattr(r, k)) for k in ("close", "nearest_support", "nearest_resistance")
+               if pd.notna(getattr(r, k))},
+        })
+        return dg.MaterializeResult(metadata={**table, "lookback_bars": SR_LOOKBACK,
+                                              "run/rows_written": report.rows_written})
 
-    return sr_levels
+    return sr_levels_asset
 
 
-def build_supertrend_signals(market: str) -> dg.AssetsDefinition:
-    @dg.asset(**_common(market, "supertrend_signals"))
+def build_supertrend_signals(market: Market) -> dg.AssetsDefinition:
+    version = source_version(supertrend_signals, store, pipeline)
+
+    @dg.asset(**_common(market, "supertrend_signals", version, "ml.supertrend_signals"))
     def supertrend_signals_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                                  ) -> dg.MaterializeResult:
         """SuperTrend (10, 3) BUY/SELL flips on adjusted daily bars (ml.supertrend_signals) with entry,
         stop (the SuperTrend line), target (2R) and outcome WIN/LOSS/OPEN resolved with bars up to the
         partition's last day; later partitions resolve signals that were still OPEN."""
-        by_symbol, ids = _partitions(context, warehouse, market)
-        counts: dict[str, int] = {"WIN": 0, "LOSS": 0, "OPEN": 0}
+        by_symbol, ids = partition_symbols(context, warehouse, market)
         with warehouse.transaction() as conn:
-            for symbol, dates in by_symbol.items():
-                bars = load_adjusted_bars(conn, ids[symbol], "d1", dates[0], dates[-1], WARMUP_BARS)
-                if bars.empty:
-                    continue
-                signals = supertrend_signals(bars)
-                write_supertrend_signals(conn, ids[symbol], "d1", signals)
-                for outcome, n in signals["outcome"].value_counts().items():
-                    counts[str(outcome)] = counts.get(str(outcome), 0) + int(n)
-        return dg.MaterializeResult(metadata={"signals_by_outcome": dg.MetadataValue.json(counts)})
+            report = compute_supertrend_signals(conn, ids, by_symbol)
+            table = table_metadata(conn, "ml.supertrend_signals")
+        add_partition_metadata(context, report.partitions, lambda r: {"signals_on_day": int(r.signals)})
+        return dg.MaterializeResult(metadata={
+            **table, "run/signals_by_outcome": counts_table(report.by_outcome, "outcome", "signals"),
+        })
 
     return supertrend_signals_asset
 
 
-FEATURE_BUILDERS: tuple[Callable[[str], dg.AssetsDefinition], ...] = (
-    build_feature_rows, build_sr_levels, build_supertrend_signals,
-)
+def build_assets(market: Market) -> list[dg.AssetsDefinition]:
+    """The features domain of one market."""
+    return [build_feature_rows(market), build_sr_levels(market), build_supertrend_signals(market)]

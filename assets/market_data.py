@@ -1,27 +1,41 @@
-"""Market data assets per market: ohlc_bars (trading day x symbol), corporate_actions, quotes,
-with asset checks beside them."""
+"""Market data assets per market: ohlc_bars (trading day x symbol), corporate_actions, quotes, with
+their asset checks beside them. The work is in swiftbolt.market_data; these bodies read the
+partitions, call the core and turn its report into metadata."""
 
 import datetime as dt
 
 import dagster as dg
 import pandas as pd
 
-from assets.partitions import market_partitions, split_partition_keys
+from assets import keys, teams
+from assets.metadata import (
+    add_partition_metadata,
+    counts_table,
+    last_partition_per_symbol,
+    line_plot,
+    markdown_table,
+    row_preview,
+    table_metadata,
+    timestamp,
+    writes_tables,
+)
+from assets.partitions import market_partitions, market_tags, partition_symbols
 from resources import MarketDataResource, WarehouseResource
 from swiftbolt.calendars.timing import last_session_past_deadline
+from swiftbolt.code_version import source_version
 from swiftbolt.instance import PROVIDER_POOL
-from swiftbolt.market_data.bar_checks import QualityThresholds, assess_partitions, symbols_without_daily_bars
+from swiftbolt.market_data import bar_checks, bar_store, corporate_actions, ingest, pipeline, quotes, validation
+from swiftbolt.market_data.bar_checks import QualityThresholds, symbols_without_daily_bars
 from swiftbolt.market_data.corporate_actions import write_corporate_actions
-from swiftbolt.market_data.ingest import RunInfo, ingest_bars
+from swiftbolt.market_data.ingest import RunInfo
+from swiftbolt.market_data.pipeline import BarsRunReport, run_bars_pipeline
 from swiftbolt.market_data.quotes import write_quotes
 from swiftbolt.market_data.types import FETCHED_TIMEFRAMES, OPTIONAL_FETCHED_TIMEFRAMES, Timeframe
+from swiftbolt.markets import Market
 from swiftbolt.settings import extra_timeframes, history_start
 from swiftbolt.universe import active_symbols
 
-OWNERS = ["team:data-engineering"]
-BARS_CODE_VERSION = "1"
-SYMBOLS_KEY = dg.AssetKey(["market", "symbols"])
-CALENDAR_KEY = dg.AssetKey(["market", "market_calendar"])
+OWNERS = teams.DATA_ENGINEERING
 
 
 def fetched_timeframes() -> list[Timeframe]:
@@ -29,22 +43,27 @@ def fetched_timeframes() -> list[Timeframe]:
     return [*extra, *FETCHED_TIMEFRAMES]
 
 
+def bars_code_version() -> str:
+    return source_version(validation, bar_store, ingest, pipeline, bar_checks,
+                          params={"timeframes": [t.value for t in fetched_timeframes()]})
+
+
 class OhlcBarsConfig(dg.Config):
     error_reject_ratio: float = 0.01
     """Share of quality-rejected rows above which the quality check fails with ERROR."""
 
 
-def build_bars_freshness_check(market: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=[market, "ohlc_bars"], name="bars_fresh", blocking=False)
+def build_bars_freshness_check(market: Market) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=keys.ohlc_bars(market), name="bars_fresh", blocking=False)
     def bars_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         """Staleness: every active symbol has its daily bars for the latest session whose deadline
         (close + after-close buffer + 60 min) has passed."""
-        due = last_session_past_deadline(market, dt.datetime.now(dt.UTC))
+        due = last_session_past_deadline(market.code, dt.datetime.now(dt.UTC))
         if due is None:
             return dg.AssetCheckResult(passed=True, description="no session past its deadline yet")
         session, deadline = due
         with warehouse.connection() as conn:
-            missing, active = symbols_without_daily_bars(conn, market, session)
+            missing, active = symbols_without_daily_bars(conn, market.code, session)
         return dg.AssetCheckResult(
             passed=not missing, severity=dg.AssetCheckSeverity.WARN,
             description=(f"{len(missing)} of {active} active symbols have no daily bars for {session} "
@@ -60,25 +79,78 @@ def _severity(level: str | None) -> dg.AssetCheckSeverity:
     return dg.AssetCheckSeverity.ERROR if level == "ERROR" else dg.AssetCheckSeverity.WARN
 
 
-def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
-    quality_check = dg.AssetCheckSpec("bar_quality", asset=[market, "ohlc_bars"], blocking=True,
+def _partition_figures(row) -> dict:
+    by_tf = {c.removeprefix("rows_"): int(getattr(row, c)) for c in row._fields if c.startswith("rows_")}
+    return {
+        "dagster/row_count": int(row.rows),
+        "rows_by_timeframe": counts_table(by_tf, "timeframe"),
+        "rejected_rows": int(row.rejected),
+        "rejected_by_reason": counts_table(row.rejected_by_reason, "reason"),
+        "first_bar": timestamp(row.first_bar),
+        "last_bar": timestamp(row.last_bar),
+        "checksum": row.checksum or "none",
+    }
+
+
+def _check_results(report: BarsRunReport) -> list[dg.AssetCheckResult]:
+    a = report.assessment
+    return [
+        dg.AssetCheckResult(
+            check_name="bar_quality", passed=a.quality_severity is None, severity=_severity(a.quality_severity),
+            description=a.quality_message,
+            metadata={"rejected_by_reason": counts_table(a.rejected_by_reason, "reason"),
+                      "reject_ratio": a.reject_ratio},
+        ),
+        dg.AssetCheckResult(
+            check_name="session_coverage", passed=a.coverage_severity is None,
+            severity=_severity(a.coverage_severity), description=a.coverage_message,
+            metadata={"missing_sessions": dg.MetadataValue.json(a.missing_sessions[:50]),
+                      "short_sessions": dg.MetadataValue.json(a.short_sessions[:50])},
+        ),
+    ]
+
+
+def _close_plots(context: dg.AssetExecutionContext, warehouse: WarehouseResource, report: BarsRunReport,
+                 symbol_ids: dict[str, int]) -> None:
+    """The symbol's daily closes over the run's days, on the symbol's newest partition of the run."""
+    last = last_partition_per_symbol(report.partitions)
+    with warehouse.connection() as conn:
+        for row in last.itertuples(index=False):
+            dates = report.partitions.loc[report.partitions["symbol"] == row.symbol, "session_date"]
+            closes = pd.DataFrame(conn.execute(
+                "SELECT session_date, close FROM market.ohlc_bars WHERE symbol_id = %s AND timeframe = 'd1' "
+                "AND session_date BETWEEN %s AND %s ORDER BY session_date",
+                (symbol_ids[row.symbol], min(dates), max(dates)),
+            ).fetchall(), columns=["session_date", "close"])
+            if len(closes) < 2:
+                continue
+            series = closes.set_index("session_date")["close"].astype(float)
+            plot = line_plot({row.symbol: series}, f"{row.symbol} daily close (raw), this run's sessions")
+            add_partition_metadata(context, pd.DataFrame([row]), lambda _r, p=plot: {"close_plot": p})
+
+
+def build_ohlc_bars(market: Market) -> dg.AssetsDefinition:
+    quality_check = dg.AssetCheckSpec("bar_quality", asset=keys.ohlc_bars(market), blocking=True,
                                       description="Rejected (quarantined) rows of the run's partitions.")
-    coverage_check = dg.AssetCheckSpec("session_coverage", asset=[market, "ohlc_bars"], blocking=True,
+    coverage_check = dg.AssetCheckSpec("session_coverage", asset=keys.ohlc_bars(market), blocking=True,
                                        description="Bars per session against the calendar (early closes "
                                                    "included); a missing session is an ERROR.")
+    code_version = bars_code_version()
 
     @dg.asset(
-        key=[market, "ohlc_bars"],
-        partitions_def=market_partitions(market),
+        key=keys.ohlc_bars(market),
+        partitions_def=market_partitions(market.code),
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=PROVIDER_POOL,
-        deps=[SYMBOLS_KEY, CALENDAR_KEY],
+        deps=[keys.SYMBOLS, keys.MARKET_CALENDAR],
         check_specs=[quality_check, coverage_check],
-        group_name=f"{market}_market_data",
+        group_name=f"{market.code}_market_data",
         kinds={"postgres", "python"},
         owners=OWNERS,
-        code_version=BARS_CODE_VERSION,
-        tags={"swiftbolt/market": market},
+        code_version=code_version,
+        tags=market_tags(market, per_partition=True),
+        metadata=writes_tables("market.ohlc_bars", "market.bar_datasets", "market.coverage_status",
+                               "market.provider_checkpoints", "market.ingestion_runs", "ops.bar_quarantine"),
     )
     def ohlc_bars(
         context: dg.AssetExecutionContext,
@@ -90,98 +162,69 @@ def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
         Fetched: m15, h1, h4, d1 (m1/m5 with SWIFTBOLT_EXTRA_TIMEFRAMES); derived in SQL from d1:
         w1, mo1. A range of days runs as one run with one paginated provider request per timeframe.
         Invalid rows go to ops.bar_quarantine with the reason; each trading day is replaced whole,
-        in month-sized transactions."""
-        by_symbol = split_partition_keys(list(context.partition_keys))
+        in month-sized transactions. Each partition's materialization carries its own rows by
+        timeframe, first/last bar, checksum and rejected rows; `run/...` figures are the run's."""
+        by_symbol, symbol_ids = partition_symbols(context, warehouse, market)
         provider = market_data.get_provider()
-        url = warehouse.url()
-        with warehouse.connection() as conn:
-            known = active_symbols(conn, market)
-        unknown = sorted(set(by_symbol) - set(known))
-        if unknown:
-            raise dg.Failure(f"symbols {unknown} are not active {market} symbols in market.symbols; "
-                             "materialize market/symbols first")
-        # a rectangle of partitions (the usual case) is one ingest; anything else one ingest per symbol
-        groups: dict[tuple[dt.date, ...], list[str]] = {}
-        for symbol, dates in by_symbol.items():
-            groups.setdefault(tuple(dates), []).append(symbol)
-        timeframes = fetched_timeframes()
         run = context.run
         info = RunInfo(
             dagster_run_id=run.run_id, dagster_root_run_id=run.root_run_id or run.run_id,
-            partition_range=f"{len(context.partition_keys)} partitions", code_version=BARS_CODE_VERSION,
+            partition_range=f"{len(context.partition_keys)} partitions", code_version=code_version,
             feed=market_data.feed if market_data.provider_name() == "alpaca" else None,
         )
-        reports = []
-        for dates, symbols in groups.items():
-            reports.append(ingest_bars(
-                url, provider, market, {s: known[s] for s in symbols}, list(dates), timeframes, info,
-                log=context.log.info,
-            ))
-        rows_by_tf: dict[str, int] = {}
-        rejected_by_reason: dict[str, int] = {}
-        for r in reports:
-            for k, v in r.rows_by_timeframe.items():
-                rows_by_tf[k] = rows_by_tf.get(k, 0) + v
-            for k, v in r.rejected_by_reason.items():
-                rejected_by_reason[k] = rejected_by_reason.get(k, 0) + v
+        report = run_bars_pipeline(
+            warehouse.url(), provider, market.code, symbol_ids, by_symbol, fetched_timeframes(), info,
+            QualityThresholds(error_reject_ratio=config.error_reject_ratio), log=context.log.info,
+        )
+        add_partition_metadata(context, report.partitions, _partition_figures)
+        _close_plots(context, warehouse, report, symbol_ids)
+        days = report.partitions["session_date"]
         with warehouse.connection() as conn:
-            assessment = assess_partitions(
-                conn, market, {s: known[s] for s in by_symbol}, by_symbol,
-                QualityThresholds(error_reject_ratio=config.error_reject_ratio),
+            table = table_metadata(conn, "market.ohlc_bars")
+            preview = row_preview(
+                conn,
+                "SELECT s.ticker, b.timeframe, b.ts, b.open, b.high, b.low, b.close, b.volume "
+                "FROM market.ohlc_bars b JOIN market.symbols s ON s.id = b.symbol_id "
+                "WHERE b.symbol_id = ANY(%s) AND b.timeframe = 'd1' AND b.session_date BETWEEN %s AND %s "
+                "ORDER BY b.session_date DESC, s.ticker",
+                (list(symbol_ids.values()), days.min(), days.max()),
             )
-        firsts = [r.first_ts for r in reports if r.first_ts is not None]
-        lasts = [r.last_ts for r in reports if r.last_ts is not None]
-        all_dates = sorted({d for ds in by_symbol.values() for d in ds})
         return dg.MaterializeResult(
             metadata={
+                **table,
                 "provider": provider.name,
                 "feed": info.feed or "n/a",
-                "symbols": dg.MetadataValue.json(sorted(by_symbol)),
-                "first_session": str(all_dates[0]),
-                "last_session": str(all_dates[-1]),
-                "rows_written": sum(r.rows_written for r in reports),
-                "rows_by_timeframe": dg.MetadataValue.json(rows_by_tf),
-                "rejected_rows": sum(r.rows_rejected for r in reports),
-                "rejected_by_reason": dg.MetadataValue.json(rejected_by_reason),
-                "first_bar": str(min(firsts)) if firsts else "none",
-                "last_bar": str(max(lasts)) if lasts else "none",
-                "checksum": ",".join(r.checksum for r in reports),
-                "provider_requests": sum(r.provider_requests for r in reports),
-                "transactions": sum(r.chunks for r in reports),
-                "ingestion_run_ids": dg.MetadataValue.json([r.ingestion_run_id for r in reports]),
-                "resumed_after": str(reports[0].resumed_after) if reports and reports[0].resumed_after else "no",
-                "dagster/row_count": sum(r.rows_written for r in reports),
+                "run/symbols": len(by_symbol),
+                "run/partitions": len(report.partitions),
+                "run/first_session": str(days.min()),
+                "run/last_session": str(days.max()),
+                "run/rows_written": report.rows_written,
+                "run/rows_by_timeframe": counts_table(report.rows_by_timeframe(), "timeframe"),
+                "run/rejected_rows": report.rows_rejected,
+                "run/rejected_by_reason": counts_table(report.rejected_by_reason(), "reason"),
+                "run/provider_requests": report.provider_requests,
+                "run/transactions": report.transactions,
+                "run/ingestion_run_ids": dg.MetadataValue.json([r.ingestion_run_id for r in report.ingests]),
+                "run/resumed_after": str(report.ingests[0].resumed_after or "no") if report.ingests else "no",
+                "run/preview": preview,
             },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name="bar_quality", passed=assessment.quality_severity is None,
-                    severity=_severity(assessment.quality_severity),
-                    description=assessment.quality_message,
-                    metadata={"rejected_by_reason": dg.MetadataValue.json(assessment.rejected_by_reason),
-                              "reject_ratio": assessment.reject_ratio},
-                ),
-                dg.AssetCheckResult(
-                    check_name="session_coverage", passed=assessment.coverage_severity is None,
-                    severity=_severity(assessment.coverage_severity),
-                    description=assessment.coverage_message,
-                    metadata={"missing_sessions": dg.MetadataValue.json(assessment.missing_sessions[:50]),
-                              "short_sessions": dg.MetadataValue.json(assessment.short_sessions[:50])},
-                ),
-            ],
+            check_results=_check_results(report),
         )
 
     return ohlc_bars
 
 
-def _provider_asset(market: str, name: str) -> dict:
+def _provider_asset(market: Market, name: str, *tables: str) -> dict:
     """Decorator arguments of the unpartitioned per-market assets that call the provider."""
-    return dict(key=[market, name], deps=[SYMBOLS_KEY], group_name=f"{market}_market_data",
-                kinds={"postgres", "python"}, owners=OWNERS, code_version="1", pool=PROVIDER_POOL)
+    return dict(key=keys.market_asset(market, name), deps=[keys.SYMBOLS], group_name=f"{market.code}_market_data",
+                kinds={"postgres", "python"}, owners=OWNERS, pool=PROVIDER_POOL,
+                tags=market_tags(market, per_partition=False), metadata=writes_tables(*tables))
 
 
-def build_corporate_actions(market: str) -> dg.AssetsDefinition:
-    @dg.asset(**_provider_asset(market, "corporate_actions"))
-    def corporate_actions(
+def build_corporate_actions(market: Market) -> dg.AssetsDefinition:
+    @dg.asset(**_provider_asset(market, "corporate_actions", "market.corporate_actions"),
+              code_version=source_version(corporate_actions))
+    def corporate_actions_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, market_data: MarketDataResource
     ) -> dg.MaterializeResult:
         """Splits, reverse splits and cash dividends (market.corporate_actions) of the market's active
@@ -190,36 +233,49 @@ def build_corporate_actions(market: str) -> dg.AssetsDefinition:
         provider = market_data.get_provider()
         start, end = history_start(), dt.date.today()
         with warehouse.transaction() as conn:
-            ids = active_symbols(conn, market)
+            ids = active_symbols(conn, market.code)
             actions = provider.corporate_actions(sorted(ids), start, end) if ids else pd.DataFrame(
                 columns=["symbol", "action_type", "ex_date"])
             stats = write_corporate_actions(conn, actions, ids, start, end, provider.name)
+            table = table_metadata(conn, "market.corporate_actions")
         context.log.info(f"corporate actions {start}..{end}: {stats}")
-        preview = actions.sort_values("ex_date").tail(20).astype(str) if not actions.empty else None
+        preview = actions.sort_values("ex_date").tail(20) if not actions.empty else actions
         return dg.MaterializeResult(metadata={
-            "provider": provider.name, **stats,
-            "preview": dg.MetadataValue.md(preview.to_markdown(index=False)) if preview is not None else "none",
+            **table, "provider": provider.name, **stats, "dagster/row_count": len(actions),
+            "preview": markdown_table(preview),
         })
 
-    return corporate_actions
+    return corporate_actions_asset
 
 
-def build_quotes(market: str) -> dg.AssetsDefinition:
-    @dg.asset(**_provider_asset(market, "quotes"))
-    def quotes(
+def build_quotes(market: Market) -> dg.AssetsDefinition:
+    @dg.asset(**_provider_asset(market, "quotes", "market.quotes"), code_version=source_version(quotes))
+    def quotes_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, market_data: MarketDataResource
     ) -> dg.MaterializeResult:
         """Latest quote per active symbol (market.quotes: last, bid, ask, day high/low, previous
         close), refreshed intraday."""
         provider = market_data.get_provider()
         with warehouse.transaction() as conn:
-            ids = active_symbols(conn, market)
+            ids = active_symbols(conn, market.code)
             frame = provider.latest_quotes(sorted(ids)) if ids else pd.DataFrame()
             written = write_quotes(conn, frame, ids, provider.name) if not frame.empty else 0
+            table = table_metadata(conn, "market.quotes")
         context.log.info(f"{written} quotes upserted")
         return dg.MaterializeResult(metadata={
-            "provider": provider.name, "quotes_upserted": written, "symbols": len(ids),
-            "latest_ts": str(frame["ts"].max()) if not frame.empty else "none",
+            **table, "provider": provider.name, "dagster/row_count": written, "symbols": len(ids),
+            "latest_ts": timestamp(frame["ts"].max() if not frame.empty else None),
+            "preview": markdown_table(frame),
         })
 
-    return quotes
+    return quotes_asset
+
+
+def build_assets(market: Market) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+    """The market data domain of one market."""
+    built: list[dg.AssetsDefinition | dg.AssetChecksDefinition] = [
+        build_ohlc_bars(market), build_quotes(market), build_bars_freshness_check(market),
+    ]
+    if market.has_corporate_actions:
+        built.append(build_corporate_actions(market))
+    return built

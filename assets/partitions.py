@@ -17,12 +17,18 @@ import dagster as dg
 import exchange_calendars as xcals
 import pandas as pd
 
-from swiftbolt.markets import get_market
+from resources import WarehouseResource
+from swiftbolt.markets import Market, get_market
 from swiftbolt.settings import history_start
+from swiftbolt.universe import active_symbols
 
 DATE_DIM = "date"
 SYMBOL_DIM = "symbol"
 WEEKEND_EXCLUSIONS = ("0 0 * * 6", "0 0 * * 0")
+# Tag of every asset partitioned by trading day x symbol; the daily and backfill jobs select by it.
+PARTITIONING_TAG = "swiftbolt/partitioning"
+TRADING_DAY_X_SYMBOL = "trading_day_x_symbol"
+MARKET_TAG = "swiftbolt/market"
 
 
 def default_horizon_end(today: dt.date | None = None) -> dt.date:
@@ -93,3 +99,30 @@ def split_partition_keys(keys: list[str]) -> dict[str, list[dt.date]]:
         )
         by_symbol.setdefault(dims[SYMBOL_DIM], set()).add(dt.date.fromisoformat(dims[DATE_DIM]))
     return {s: sorted(d) for s, d in sorted(by_symbol.items())}
+
+
+def market_tags(market: Market | str, *, per_partition: bool) -> dict[str, str]:
+    """Tags of a per-market asset; `per_partition`: partitioned by trading day x symbol."""
+    tags = {MARKET_TAG: get_market(market).code}
+    if per_partition:
+        tags[PARTITIONING_TAG] = TRADING_DAY_X_SYMBOL
+    return tags
+
+
+def partition_symbols(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, market: Market | str
+) -> tuple[dict[str, list[dt.date]], dict[str, int]]:
+    """The run's partitions as symbol -> trading days, and the ids of those symbols. A symbol partition
+    that is not an active symbol of the market (e.g. one added by hand in the UI) fails the run with
+    one line saying so: nothing is written for it."""
+    code = get_market(market).code
+    by_symbol = split_partition_keys(list(context.partition_keys))
+    with warehouse.connection() as conn:
+        active = active_symbols(conn, code)
+    unknown = sorted(set(by_symbol) - set(active))
+    if unknown:
+        raise dg.Failure(
+            f"symbols {unknown} are not active {code} symbols in market.symbols (the universe file "
+            "decides; materialize market/symbols after editing it)"
+        )
+    return by_symbol, {s: active[s] for s in by_symbol}

@@ -36,16 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ingest_bars import PayloadProvider, scratch_database, tickers
 
-from assets.features import FEATURE_TIMEFRAMES, FEATURES_CODE_VERSION, _in_dates
+from assets.features import FEATURES_CODE_VERSION
 from swiftbolt.calendars.sessions import session_dates
 from swiftbolt.db.connection import connect
-from swiftbolt.features.feature_set import default_feature_set
-from swiftbolt.features.indicators import FEATURE_PARAMS, WARMUP_BARS, compute_features, feature_columns
+from swiftbolt.features.indicators import FEATURE_PARAMS, WARMUP_BARS, feature_columns
+from swiftbolt.features.pipeline import FEATURE_TIMEFRAMES, Timings, compute_feature_rows
 from swiftbolt.features.store import (
-    ensure_feature_set,
-    feature_values_array,
     load_adjusted_bars,
-    write_feature_rows,
 )
 from swiftbolt.market_data.ingest import RunInfo, ingest_bars
 from swiftbolt.market_data.types import Timeframe
@@ -62,8 +59,7 @@ class PipelineTimes:
     compute: float = 0.0  # compute_features + session_date + the filter to the partition's days
     write: float = 0.0  # write_feature_rows (DELETE of the days, JSON encoding, COPY)
     commit: float = 0.0
-    other: float = 0.0  # BEGIN, ensure_feature_set
-    encode_side: float = 0.0  # the Arrow encoding of the values alone, timed apart (not in the total)
+    other: float = 0.0  # BEGIN, ensure_feature_set, per-partition counts
     bars: dict[str, int] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
 
@@ -96,45 +92,34 @@ def load_bars(url: str, syms: list[str], daily_days: list[dt.date], intraday_day
 
 def run_pipeline(url: str, ids: dict[str, int], dates: list[dt.date]
                  ) -> tuple[PipelineTimes, list[tuple[np.ndarray, ...]]]:
-    """The feature_rows asset's body, one run (= one transaction) per symbol over `dates`; returns the
-    timings and the (open, high, low, close, volume) arrays it computed on."""
+    """The feature_rows asset's core call (swiftbolt.features.pipeline.compute_feature_rows), one run
+    (= one transaction) per symbol over `dates`; returns the timings and the (open, high, low, close,
+    volume) arrays it computed on (re-read afterwards, untimed)."""
     times = PipelineTimes()
     arrays: list[tuple[np.ndarray, ...]] = []
-    definition = default_feature_set()
-    columns = feature_columns()
     clock = time.perf_counter
     with connect(url) as conn:
         for symbol in sorted(ids):
+            phases = Timings()
             t = clock()
             with conn.transaction():
-                set_id = ensure_feature_set(conn, definition, FEATURES_CODE_VERSION)
-                times.other += clock() - t
-                for tf in FEATURE_TIMEFRAMES:
-                    t = clock()
-                    bars = load_adjusted_bars(conn, ids[symbol], tf, dates[0], dates[-1], WARMUP_BARS)
-                    times.load += clock() - t
-                    if bars.empty:
-                        t = clock()
-                        write_feature_rows(conn, ids[symbol], tf, set_id, dates, bars, columns)
-                        times.write += clock() - t
-                        continue
-                    t = clock()
-                    feats = compute_features(bars)
-                    feats["session_date"] = bars["session_date"].to_numpy()
-                    rows = _in_dates(feats, dates)
-                    times.compute += clock() - t
-                    t = clock()
-                    written = write_feature_rows(conn, ids[symbol], tf, set_id, dates, rows, columns)
-                    times.write += clock() - t
-                    times.bars[tf] = times.bars.get(tf, 0) + len(bars)
-                    times.rows[tf] = times.rows.get(tf, 0) + written
+                report = compute_feature_rows(conn, {symbol: ids[symbol]}, {symbol: dates}, FEATURES_CODE_VERSION,
+                                              timings=phases)
+                t_commit = clock()
+            times.commit += clock() - t_commit  # leaving the block commits
+            elapsed = t_commit - t
+            times.load += phases.get("load", 0.0)
+            times.compute += phases.get("compute", 0.0)
+            times.write += phases.get("write", 0.0)
+            times.other += elapsed - sum(phases.values())
+            for tf in FEATURE_TIMEFRAMES:
+                times.rows[tf] = times.rows.get(tf, 0) + int(report.partitions[f"rows_{tf}"].sum())
+                bars = load_adjusted_bars(conn, ids[symbol], tf, dates[0], dates[-1], WARMUP_BARS)
+                conn.commit()
+                times.bars[tf] = times.bars.get(tf, 0) + len(bars)
+                if not bars.empty:
                     arrays.append(tuple(bars[c].to_numpy(dtype=np.float64) for c in
                                         ("open", "high", "low", "close", "volume")))
-                    t_encode = clock()
-                    feature_values_array(rows, columns)
-                    times.encode_side += clock() - t_encode
-                t = clock()
-            times.commit += clock() - t  # leaving the block commits
     return times, arrays
 
 
@@ -204,7 +189,6 @@ def main() -> int:
     for name in ("load", "compute", "write", "commit", "other"):
         value = getattr(times, name)
         print(f"  {name:<8}{value:8.2f}  {100 * value / times.total:5.1f}%")
-    print(f"  (the Arrow list encoding alone, timed apart: {times.encode_side:.2f}s of the write)")
     return 0
 
 

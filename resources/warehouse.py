@@ -9,7 +9,7 @@ import psycopg
 from pydantic import Field
 
 from swiftbolt.db.connection import connect
-from swiftbolt.db.urls import redact, validate_url
+from swiftbolt.db.urls import validate_url
 from swiftbolt.db.warehouse import warehouse_url
 
 
@@ -23,10 +23,6 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def url(self) -> str:
         return validate_url(self.database_url, "warehouse database_url") if self.database_url else warehouse_url()
-
-    def safe_url(self) -> str:
-        """The URL with its password redacted, for logs and metadata."""
-        return redact(self.url())
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:

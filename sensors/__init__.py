@@ -1,21 +1,22 @@
-"""Sensors and schedules: market-calendar gating, symbol universe sync, run-failure alerts.
+"""Sensors and schedules, each module with the jobs it launches: market-calendar gating (market_hours),
+the symbol universe (universe), the daily reference refresh (reference), alerts (alerting); jobs a
+person launches are in manual. Time decisions live in swiftbolt.calendars.timing (pure functions);
+these modules only turn them into run requests.
 
-`build_automation(assets)` returns the jobs, schedules and sensors that definitions.py registers.
-The time decisions live in swiftbolt.calendars.timing (pure functions); these modules only turn them into
-run requests.
+`build_automation()` returns everything definitions.py registers, including the automation condition
+sensor that evaluates the assets' declarative automation conditions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
 
-from sensors import alerting, common, jobs, market_hours, universe
+from sensors import alerting, manual, market_hours, reference, universe
 from swiftbolt.markets import MARKETS
 
-DAILY_REFRESH_SCHEDULE = "daily_refresh_schedule"
+AUTOMATION_CONDITION_SENSOR = "automation_condition_sensor"
 
 
 @dataclass(frozen=True)
@@ -25,39 +26,28 @@ class Automation:
     sensors: list[dg.SensorDefinition]
 
 
-def build_daily_refresh_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
-    @dg.schedule(
-        name=DAILY_REFRESH_SCHEDULE,
-        job=job,
-        cron_schedule="0 11 * * *",
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Every day at 11:00 UTC (before the US open): refresh the symbol universe, the market "
-                    "calendars (one year ahead) and corporate actions. Run key = date.",
-    )
-    def _daily_refresh(context: dg.ScheduleEvaluationContext):
-        day = context.scheduled_execution_time or common.utc_now()
-        return dg.RunRequest(run_key=f"daily_refresh:{day:%Y-%m-%d}", tags={common.RUN_KIND_TAG: "daily_refresh"})
-
-    return _daily_refresh
-
-
-def build_automation(assets: Sequence[dg.AssetsDefinition]) -> Automation:
-    built_jobs: list[dg.UnresolvedAssetJobDefinition] = []
-    schedules: list[dg.ScheduleDefinition] = []
+def build_automation() -> Automation:
+    refresh = reference.build_daily_refresh_job()
+    jobs = [refresh, manual.build_analytics_job()]
+    schedules = [reference.build_daily_refresh_schedule(refresh)]
     sensors: list[dg.SensorDefinition] = [
         alerting.build_run_failure_sensor(),
         alerting.build_run_recovery_sensor(),
         alerting.build_freshness_sensor(),
         alerting.build_calendar_reconciliation_sensor(),
+        dg.AutomationConditionSensorDefinition(
+            AUTOMATION_CONDITION_SENSOR,
+            target=dg.AssetSelection.all(),
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description="Evaluates the assets' automation conditions (assets that follow their upstreams or "
+                        "run on their own cadence, e.g. models and evaluations) every 30 seconds.",
+        ),
     ]
-    for market in MARKETS:
-        daily = jobs.build_daily_job(market, assets)
-        intraday = jobs.build_intraday_job(market)
-        built_jobs += [daily, intraday]
+    for market in MARKETS.values():
+        daily = market_hours.build_daily_job(market)
+        intraday = market_hours.build_intraday_job(market)
+        jobs += [daily, intraday, manual.build_bars_job(market)]
         schedules.append(market_hours.build_intraday_schedule(market, intraday))
-        sensors += [market_hours.build_after_close_sensor(market, daily), universe.build_universe_sensor(market, daily)]
-    refresh = jobs.build_daily_refresh_job(assets)
-    built_jobs.append(refresh)
-    schedules.append(build_daily_refresh_schedule(refresh))
-    return Automation(built_jobs, schedules, sensors)
+        sensors += [market_hours.build_after_close_sensor(market, daily),
+                    universe.build_universe_sensor(market, daily)]
+    return Automation(jobs, schedules, sensors)

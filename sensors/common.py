@@ -6,9 +6,8 @@ import datetime as dt
 
 import dagster as dg
 
-from assets.partitions import DATE_DIM, SYMBOL_DIM, symbol_partitions
+from assets.partitions import DATE_DIM, MARKET_TAG, SYMBOL_DIM, symbol_partitions
 
-MARKET_TAG = "swiftbolt/market"
 RUN_KIND_TAG = "swiftbolt/run_kind"
 SESSION_TAG = "swiftbolt/session"
 SYMBOL_TAG = "swiftbolt/symbol"
@@ -22,22 +21,6 @@ RETRY_ON_STEP_FAILURE_TAG = "dagster/retry_on_asset_or_op_failure"
 def utc_now() -> dt.datetime:
     """The sensors' clock (tests replace it to freeze time; schedules use their scheduled time)."""
     return dt.datetime.now(dt.UTC)
-
-
-def bars_key(market: str) -> dg.AssetKey:
-    return dg.AssetKey([market, "ohlc_bars"])
-
-
-def quotes_key(market: str) -> dg.AssetKey:
-    return dg.AssetKey([market, "quotes"])
-
-
-def daily_job_name(market: str) -> str:
-    return f"{market}_daily_job"
-
-
-def intraday_job_name(market: str) -> str:
-    return f"{market}_intraday_job"
 
 
 def scheduled_symbols(instance: dg.DagsterInstance, market: str) -> list[str]:

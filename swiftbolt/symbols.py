@@ -28,6 +28,3 @@ def validate_symbol(ticker: str, market: str) -> str:
         raise InvalidSymbol(f"invalid {market} symbol {ticker!r}: must match {pattern.pattern}")
     return ticker
 
-
-def validate_symbols(tickers: list[str], market: str) -> list[str]:
-    return [validate_symbol(t, market) for t in tickers]

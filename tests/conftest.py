@@ -16,13 +16,23 @@ import pytest
 from psycopg import sql
 
 from swiftbolt.db.connection import connect
-from swiftbolt.db.embedded import EmbeddedPostgres, free_port
+from swiftbolt.db.embedded import EmbeddedPostgres
 from swiftbolt.db.migrate import migrate
 from swiftbolt.db.urls import validate_url, with_database
 from swiftbolt.settings import load_settings
+from tests.helpers import free_port
 
 # Partitions are built at import from SWIFTBOLT_HISTORY_START; the real-data fixtures start in 2021.
 os.environ.setdefault("SWIFTBOLT_HISTORY_START", "2020-06-01")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The dbt manifest the definitions load: prepared by the install step, re-prepared here when a file
+    of the dbt project changed since (importing assets.dbt has no side effect)."""
+    from assets.dbt import manifest_is_stale, prepare_dbt_manifest
+
+    if manifest_is_stale():
+        prepare_dbt_manifest()
 
 _counter = itertools.count()
 

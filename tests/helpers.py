@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,13 @@ from swiftbolt.market_data.types import BAR_COLUMNS
 from swiftbolt.universe import SymbolSpec, active_symbols, sync_universe
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now (for test servers)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def add_symbols(url: str, tickers: dict[str, str], source: str = "synthetic") -> dict[str, int]:
@@ -52,3 +60,10 @@ def bars_digest(url: str) -> tuple[int, str]:
         ).fetchone()
     assert row is not None
     return int(row[0]), str(row[1])
+
+
+def markdown_counts(value: object) -> dict[str, int]:
+    """{key: count} from a two-column markdown table as assets/metadata.counts_table renders it."""
+    text = getattr(value, "value", value)
+    rows = [line.strip().strip("|").split("|") for line in str(text).splitlines()[2:] if line.startswith("|")]
+    return {key.strip(): int(count) for key, count in rows}

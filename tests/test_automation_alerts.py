@@ -19,6 +19,7 @@ from swiftbolt import alerts
 from swiftbolt.calendars.sessions import sessions
 from swiftbolt.calendars.store import write_market_calendar
 from swiftbolt.db.connection import connect
+from swiftbolt.markets import US_EQUITY
 from tests.fake_alpaca import FakeAlpaca
 from tests.helpers import add_symbols
 
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.warehouse
 
 UTC = dt.UTC
 NY = ZoneInfo("America/New_York")
-EQUITY_BARS = build_ohlc_bars("us_equity")
+EQUITY_BARS = build_ohlc_bars(US_EQUITY)
 
 
 def utc(*args: int) -> dt.datetime:

@@ -10,12 +10,14 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
+from assets import keys
 from assets.dbt import dbt_resource
 from assets.partitions import market_partitions, symbol_partitions
 from definitions import defs
 from resources import MarketDataResource, WarehouseResource
 from sensors import common
 from swiftbolt.db.connection import connect
+from swiftbolt.markets import US_EQUITY
 from tests.helpers import add_symbols
 
 UTC = dt.UTC
@@ -308,7 +310,7 @@ def test_deactivated_symbol_stops_being_scheduled_and_keeps_its_history(warehous
         # history kept: warehouse rows untouched, Dagster's materialization record still there
         assert tsla_rows() == before
         tsla_events = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=common.bars_key("us_equity"),
+            dg.AssetRecordsFilter(asset_key=keys.ohlc_bars("us_equity"),
                                   asset_partitions=["2025-06-02|TSLA", "2025-06-03|TSLA"]), limit=10
         ).records
         assert len(tsla_events) == 2
@@ -324,39 +326,47 @@ def test_every_schedule_and_sensor_is_described() -> None:
     assert set(sensors) == {
         "us_equity_after_close_sensor", "crypto_after_close_sensor", "us_equity_symbol_universe_sensor",
         "crypto_symbol_universe_sensor", "run_failure_alert_sensor", "run_recovery_sensor",
-        "session_freshness_sensor", "calendar_reconciliation_sensor",
+        "session_freshness_sensor", "calendar_reconciliation_sensor", "automation_condition_sensor",
     }
     for item in [*schedules.values(), *sensors.values()]:
         assert item.description and len(item.description) > 40, item.name
     for market in ("us_equity", "crypto"):
         daily = defs.resolve_job_def(f"{market}_daily_job")
-        assert common.bars_key(market) in daily.asset_layer.executable_asset_keys
+        assert keys.ohlc_bars(market) in daily.asset_layer.executable_asset_keys
         intraday = defs.resolve_job_def(f"{market}_intraday_job")
-        assert intraday.asset_layer.executable_asset_keys == {common.bars_key(market), common.quotes_key(market)}
+        assert intraday.asset_layer.executable_asset_keys == {keys.ohlc_bars(market), keys.quotes(market)}
 
 
-def test_daily_job_takes_bars_and_downstream_assets_that_share_its_partitions() -> None:
+def test_daily_job_selects_by_tag_and_kind_downstream_of_the_bars() -> None:
+    """The daily job is a selection, not a list: what is downstream of the bars and tagged trading day x
+    symbol, plus dbt models; an asset with other partitions (a market-wide daily asset) is left to its own
+    automation condition, and says so by not carrying the tag."""
     from assets.market_data import build_ohlc_bars
-    from assets.partitions import trading_day_partitions
-    from sensors.jobs import build_daily_job, daily_pipeline_keys
+    from assets.partitions import market_tags, trading_day_partitions
+    from sensors.market_hours import build_daily_job
 
-    bars = build_ohlc_bars("us_equity")
+    bars = build_ohlc_bars(US_EQUITY)
 
-    @dg.asset(key=["us_equity", "features"], deps=[bars], partitions_def=market_partitions("us_equity"))
+    @dg.asset(key=["us_equity", "features"], deps=[bars], partitions_def=market_partitions("us_equity"),
+              tags=market_tags(US_EQUITY, per_partition=True))
     def features() -> None: ...
 
-    @dg.asset(key=["us_equity", "daily_summary"], deps=[features], partitions_def=trading_day_partitions("us_equity"))
+    @dg.asset(key=["us_equity", "daily_summary"], deps=[features], partitions_def=trading_day_partitions("us_equity"),
+              tags=market_tags(US_EQUITY, per_partition=False))
     def daily_summary() -> None: ...
 
-    @dg.asset(key=["us_equity", "dashboard"], deps=[features])
+    @dg.asset(key=["analytics", "dashboard"], deps=[features], kinds={"dbt"})
     def dashboard() -> None: ...
 
-    assets = [bars, features, daily_summary, dashboard]
-    selected, left_out = daily_pipeline_keys("us_equity", assets)
-    assert selected == [dg.AssetKey(["us_equity", k]) for k in ("dashboard", "features", "ohlc_bars")]
-    assert left_out == [dg.AssetKey(["us_equity", "daily_summary"])]
-    job = build_daily_job("us_equity", assets)
+    @dg.asset(key=["us_equity", "unrelated"], partitions_def=market_partitions("us_equity"),
+              tags=market_tags(US_EQUITY, per_partition=True))
+    def unrelated() -> None: ...
+
+    assets = [bars, features, daily_summary, dashboard, unrelated]
+    job = build_daily_job(US_EQUITY)
     resources = {"warehouse": WarehouseResource(), "market_data": MarketDataResource(provider="synthetic")}
     resolved = dg.Definitions(assets=assets, jobs=[job], resources=resources).resolve_job_def(job.name)
-    assert resolved.asset_layer.executable_asset_keys == set(selected)
-    assert "daily_summary" in job.description
+    assert resolved.asset_layer.executable_asset_keys == {
+        dg.AssetKey(["us_equity", "ohlc_bars"]), dg.AssetKey(["us_equity", "features"]),
+        dg.AssetKey(["analytics", "dashboard"]),
+    }

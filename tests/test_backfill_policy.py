@@ -25,7 +25,7 @@ selector) groups the same way (`job_backfill._get_partitions_chunk`).
 The counting tests leave the runs queued (the default QueuedRunCoordinator, no run-queue daemon); the
 last test executes the 1-symbol backfill synchronously with the synthetic provider on a real database
 and checks that the one run wrote every session in one ingest, and that the daemon then completes the
-backfill. The code location is this module's `defs`: the same `build_ohlc_bars("us_equity")` asset as
+backfill. The code location is this module's `defs`: the same `build_ohlc_bars(US_EQUITY)` asset as
 definitions.py (same partitions and policy), with the synthetic provider.
 """
 
@@ -57,10 +57,11 @@ from assets.market_data import build_ohlc_bars
 from assets.partitions import market_partitions, symbol_partitions, trading_day_partitions
 from resources import MarketDataResource, WarehouseResource
 from swiftbolt.db.connection import connect
+from swiftbolt.markets import US_EQUITY
 from swiftbolt.settings import PROJECT_ROOT
 from tests.helpers import add_symbols
 
-EQUITY_BARS = build_ohlc_bars("us_equity")
+EQUITY_BARS = build_ohlc_bars(US_EQUITY)
 BARS_KEY = EQUITY_BARS.key
 BARS_JOB = "us_equity_bars_job"  # as definitions.bars_job_name("us_equity")
 SYMBOLS = ["AAPL", "MSFT", "NVDA"]  # dynamic partitions, added in this order

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from swiftbolt.db.connection import connect
-from swiftbolt.db.embedded import EmbeddedPostgres, free_port
+from swiftbolt.db.embedded import EmbeddedPostgres
 from swiftbolt.errors import EmbeddedServerError
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.warehouse
 

@@ -17,6 +17,7 @@ from swiftbolt.features.indicators import compute_features, feature_columns
 from swiftbolt.features.store import load_adjusted_bars
 from swiftbolt.market_data.ingest import RunInfo, ingest_bars
 from swiftbolt.market_data.types import Timeframe
+from swiftbolt.markets import US_EQUITY
 from swiftbolt.providers.synthetic import SyntheticProvider
 from tests.helpers import add_symbols
 
@@ -44,7 +45,7 @@ def test_partition_alone_equals_full_history_and_features_are_recorded(warehouse
     days = session_dates("us_equity", pd.Timestamp("2021-06-01").date(), pd.Timestamp("2024-06-28").date())
     ingest_bars(warehouse_url, SyntheticProvider(), "us_equity", ids, days, [Timeframe.D1], RunInfo())
     resources = {"warehouse": WarehouseResource(database_url=warehouse_url)}
-    asset = build_feature_rows("us_equity")
+    asset = build_feature_rows(US_EQUITY)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(symbol_partitions("us_equity").name, ["SPY"])
         # the last day alone (its own warm-up window), and the first days of the history
@@ -78,14 +79,14 @@ def test_changing_later_bars_changes_no_feature_of_day_d(warehouse_url: str) -> 
     key = dg.MultiPartitionKey({"date": d.isoformat(), "symbol": "QQQ"})
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(symbol_partitions("us_equity").name, ["QQQ"])
-        assert dg.materialize([build_feature_rows("us_equity")], instance=instance, resources=resources,
+        assert dg.materialize([build_feature_rows(US_EQUITY)], instance=instance, resources=resources,
                               partition_key=key).success
         before = _feature_frame(warehouse_url)
         with connect(warehouse_url) as conn:
             conn.execute("UPDATE market.ohlc_bars SET open = open * 1.5, high = high * 1.5, low = low * 1.5, "
                          "close = close * 1.5, volume = volume * 3 WHERE session_date > %s", (d,))
             conn.commit()
-        assert dg.materialize([build_feature_rows("us_equity")], instance=instance, resources=resources,
+        assert dg.materialize([build_feature_rows(US_EQUITY)], instance=instance, resources=resources,
                               partition_key=key).success
     after = _feature_frame(warehouse_url)
     pd.testing.assert_frame_equal(before, after)
@@ -99,7 +100,7 @@ def test_sr_levels_and_supertrend_signals_are_written(warehouse_url: str) -> Non
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(symbol_partitions("us_equity").name, ["AAPL"])
         tags = _range_tags(days[-40].isoformat(), days[-1].isoformat(), "AAPL")
-        result = dg.materialize([build_sr_levels("us_equity"), build_supertrend_signals("us_equity")],
+        result = dg.materialize([build_sr_levels(US_EQUITY), build_supertrend_signals(US_EQUITY)],
                                 instance=instance, resources=resources, tags=tags)
         assert result.success
     with connect(warehouse_url) as conn:

@@ -62,10 +62,4 @@ def ensure_database(url: str) -> bool:
         return True
 
 
-def server_version(url: str) -> str:
-    with connect(url, autocommit=True) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-        return str(row[0]) if row else "unknown"
-
-
-__all__ = ["connect", "database_of", "ensure_database", "server_version", "transaction"]
+__all__ = ["connect", "database_of", "ensure_database", "transaction"]

@@ -41,13 +41,6 @@ def _port_is_free(host: str, port: int) -> bool:
         return True
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free right now (for test servers)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
