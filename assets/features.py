@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from assets import keys, teams
+from assets.freshness import FRESHNESS_CHECK_CRON, session_freshness, utc_now
 from assets.metadata import (
     add_partition_metadata,
     counts_table,
@@ -168,6 +169,23 @@ def build_supertrend_signals(market: Market) -> dg.AssetsDefinition:
     return supertrend_signals_asset
 
 
-def build_assets(market: Market) -> list[dg.AssetsDefinition]:
+def build_features_freshness_check(market: Market) -> dg.AssetChecksDefinition:
+    """Freshness counted in trading sessions, from Dagster's own materialization status."""
+
+    @dg.asset_check(
+        asset=keys.feature_rows(market), name="features_fresh", blocking=False,
+        automation_condition=dg.AutomationCondition.cron_tick_passed(FRESHNESS_CHECK_CRON),
+    )
+    def features_fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        """Every scheduled symbol's partition of the latest session whose deadline (close + after-close
+        buffer + 60 min) has passed is materialized: stale means sessions behind, not hours. Evaluated every
+        30 minutes by the automation condition sensor."""
+        return session_freshness(context.instance, market, keys.feature_rows(market), utc_now())
+
+    return features_fresh
+
+
+def build_assets(market: Market) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
     """The features domain of one market."""
-    return [build_feature_rows(market), build_sr_levels(market), build_supertrend_signals(market)]
+    return [build_feature_rows(market), build_sr_levels(market), build_supertrend_signals(market),
+            build_features_freshness_check(market)]

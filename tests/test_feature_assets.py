@@ -113,3 +113,30 @@ def test_sr_levels_and_supertrend_signals_are_written(warehouse_url: str) -> Non
     assert signals and {s[0] for s in signals} == {"BUY", "SELL"}
     for side, _, entry, stop, target in signals:
         assert (stop < entry < target) if side == "BUY" else (target < entry < stop)
+
+
+def test_features_freshness_counts_sessions_from_dagster_status(warehouse_url: str) -> None:
+    """features_fresh passes when every symbol's partition of the last session past its deadline is
+    materialized in Dagster, and names the missing symbols otherwise; a weekend is not stale."""
+    import datetime as dt
+
+    from assets.features import build_features_freshness_check
+    from assets.freshness import session_freshness
+    from assets.keys import feature_rows
+
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(symbol_partitions("us_equity").name, ["AAPL", "MSFT"])
+        saturday = dt.datetime(2024, 3, 9, 18, 0, tzinfo=dt.UTC)  # last session past deadline: Fri 03-08
+        stale = session_freshness(instance, US_EQUITY, feature_rows(US_EQUITY), saturday)
+        assert not stale.passed and "2 of 2 symbols" in (stale.description or "")
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            feature_rows(US_EQUITY), partition=dg.MultiPartitionKey({"date": "2024-03-08", "symbol": "AAPL"})))
+        partly = session_freshness(instance, US_EQUITY, feature_rows(US_EQUITY), saturday)
+        assert not partly.passed and "MSFT" in partly.metadata["missing"].value
+        assert "AAPL" not in partly.metadata["missing"].value
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            feature_rows(US_EQUITY), partition=dg.MultiPartitionKey({"date": "2024-03-08", "symbol": "MSFT"})))
+        sunday = dt.datetime(2024, 3, 10, 18, 0, tzinfo=dt.UTC)
+        assert session_freshness(instance, US_EQUITY, feature_rows(US_EQUITY), sunday).passed
+    check = build_features_freshness_check(US_EQUITY)
+    assert check.check_specs and next(iter(check.check_specs)).automation_condition is not None
