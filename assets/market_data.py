@@ -8,9 +8,15 @@ import pandas as pd
 
 from assets.partitions import market_partitions, split_partition_keys
 from resources import MarketDataResource, WarehouseResource
+from swiftbolt import clock
 from swiftbolt.automation import last_session_past_deadline
 from swiftbolt.instance import PROVIDER_POOL
-from swiftbolt.marketdata.bar_checks import QualityThresholds, assess_partitions, symbols_without_daily_bars
+from swiftbolt.marketdata.bar_checks import (
+    QualityThresholds,
+    assess_partitions,
+    stale_sessions_table,
+    symbols_without_daily_bars,
+)
 from swiftbolt.marketdata.corporate_actions import write_corporate_actions
 from swiftbolt.marketdata.ingest import RunInfo, ingest_bars
 from swiftbolt.marketdata.quotes import write_quotes
@@ -39,7 +45,7 @@ def build_bars_freshness_check(market: str) -> dg.AssetChecksDefinition:
     def bars_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         """Staleness: every active symbol has its daily bars for the latest session whose deadline
         (close + after-close buffer + 60 min) has passed."""
-        due = last_session_past_deadline(market, dt.datetime.now(dt.UTC))
+        due = last_session_past_deadline(market, clock.utc_now())
         if due is None:
             return dg.AssetCheckResult(passed=True, description="no session past its deadline yet")
         session, deadline = due
@@ -50,7 +56,8 @@ def build_bars_freshness_check(market: str) -> dg.AssetChecksDefinition:
             description=(f"{len(missing)} of {active} active symbols have no daily bars for {session} "
                          f"(deadline {deadline:%Y-%m-%d %H:%M} UTC)" if missing
                          else f"all {active} active symbols have daily bars for {session}"),
-            metadata={"session": str(session), "missing_symbols": dg.MetadataValue.json(missing)},
+            metadata={"session": str(session), "missing_symbols": dg.MetadataValue.json(missing),
+                      "incomplete": dg.MetadataValue.md(stale_sessions_table(session, deadline, missing))},
         )
 
     return bars_fresh
@@ -62,10 +69,12 @@ def _severity(level: str | None) -> dg.AssetCheckSeverity:
 
 def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
     quality_check = dg.AssetCheckSpec("bar_quality", asset=[market, "ohlc_bars"], blocking=True,
-                                      description="Rejected (quarantined) rows of the run's partitions.")
+                                      description="Rows of the run's partitions quarantined for a data fault "
+                                                  "(WARN; ERROR above 1% of rows), by session, symbol, reason.")
     coverage_check = dg.AssetCheckSpec("session_coverage", asset=[market, "ohlc_bars"], blocking=True,
-                                       description="Bars per session against the calendar (early closes "
-                                                   "included); a missing session is an ERROR.")
+                                       description="Judged at check time: a closed session needs its daily bar "
+                                                   "(ERROR) and every m15 bar of the calendar, early closes "
+                                                   "included (WARN); an open session only its bars ended so far.")
 
     @dg.asset(
         key=[market, "ohlc_bars"],
@@ -158,13 +167,16 @@ def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
                     severity=_severity(assessment.quality_severity),
                     description=assessment.quality_message,
                     metadata={"rejected_by_reason": dg.MetadataValue.json(assessment.rejected_by_reason),
-                              "reject_ratio": assessment.reject_ratio},
+                              "reject_ratio": assessment.reject_ratio,
+                              "quarantined": dg.MetadataValue.md(assessment.quality_table())},
                 ),
                 dg.AssetCheckResult(
                     check_name="session_coverage", passed=assessment.coverage_severity is None,
                     severity=_severity(assessment.coverage_severity),
                     description=assessment.coverage_message,
-                    metadata={"missing_sessions": dg.MetadataValue.json(assessment.missing_sessions[:50]),
+                    metadata={"incomplete": dg.MetadataValue.md(assessment.coverage_table()),
+                              "judged_at": dg.MetadataValue.timestamp(assessment.coverage.judged_at),
+                              "missing_sessions": dg.MetadataValue.json(assessment.missing_sessions[:50]),
                               "short_sessions": dg.MetadataValue.json(assessment.short_sessions[:50])},
                 ),
             ],
