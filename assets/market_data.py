@@ -21,11 +21,12 @@ from assets.metadata import (
 )
 from assets.partitions import market_partitions, market_tags, partition_symbols
 from resources import MarketDataResource, WarehouseResource
+from swiftbolt import clock
 from swiftbolt.calendars.timing import last_session_past_deadline
 from swiftbolt.code_version import source_version
 from swiftbolt.instance import PROVIDER_POOL
 from swiftbolt.market_data import bar_checks, bar_store, corporate_actions, ingest, pipeline, quotes, validation
-from swiftbolt.market_data.bar_checks import QualityThresholds, symbols_without_daily_bars
+from swiftbolt.market_data.bar_checks import QualityThresholds, stale_sessions_table, symbols_without_daily_bars
 from swiftbolt.market_data.corporate_actions import write_corporate_actions
 from swiftbolt.market_data.ingest import RunInfo
 from swiftbolt.market_data.pipeline import BarsRunReport, run_bars_pipeline
@@ -58,7 +59,7 @@ def build_bars_freshness_check(market: Market) -> dg.AssetChecksDefinition:
     def bars_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         """Staleness: every active symbol has its daily bars for the latest session whose deadline
         (close + after-close buffer + 60 min) has passed."""
-        due = last_session_past_deadline(market.code, dt.datetime.now(dt.UTC))
+        due = last_session_past_deadline(market.code, clock.utc_now())
         if due is None:
             return dg.AssetCheckResult(passed=True, description="no session past its deadline yet")
         session, deadline = due
@@ -69,7 +70,8 @@ def build_bars_freshness_check(market: Market) -> dg.AssetChecksDefinition:
             description=(f"{len(missing)} of {active} active symbols have no daily bars for {session} "
                          f"(deadline {deadline:%Y-%m-%d %H:%M} UTC)" if missing
                          else f"all {active} active symbols have daily bars for {session}"),
-            metadata={"session": str(session), "missing_symbols": dg.MetadataValue.json(missing)},
+            metadata={"session": str(session), "missing_symbols": dg.MetadataValue.json(missing),
+                      "incomplete": dg.MetadataValue.md(stale_sessions_table(session, deadline, missing))},
         )
 
     return bars_fresh
@@ -99,12 +101,15 @@ def _check_results(report: BarsRunReport) -> list[dg.AssetCheckResult]:
             check_name="bar_quality", passed=a.quality_severity is None, severity=_severity(a.quality_severity),
             description=a.quality_message,
             metadata={"rejected_by_reason": counts_table(a.rejected_by_reason, "reason"),
-                      "reject_ratio": a.reject_ratio},
+                      "reject_ratio": a.reject_ratio,
+                      "quarantined": dg.MetadataValue.md(a.quality_table())},
         ),
         dg.AssetCheckResult(
             check_name="session_coverage", passed=a.coverage_severity is None,
             severity=_severity(a.coverage_severity), description=a.coverage_message,
-            metadata={"missing_sessions": dg.MetadataValue.json(a.missing_sessions[:50]),
+            metadata={"incomplete": dg.MetadataValue.md(a.coverage_table()),
+                      "judged_at": dg.MetadataValue.timestamp(a.coverage.judged_at),
+                      "missing_sessions": dg.MetadataValue.json(a.missing_sessions[:50]),
                       "short_sessions": dg.MetadataValue.json(a.short_sessions[:50])},
         ),
     ]
@@ -131,10 +136,12 @@ def _close_plots(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 
 def build_ohlc_bars(market: Market) -> dg.AssetsDefinition:
     quality_check = dg.AssetCheckSpec("bar_quality", asset=keys.ohlc_bars(market), blocking=True,
-                                      description="Rejected (quarantined) rows of the run's partitions.")
+                                      description="Rows of the run's partitions quarantined for a data fault "
+                                                  "(WARN; ERROR above 1% of rows), by session, symbol, reason.")
     coverage_check = dg.AssetCheckSpec("session_coverage", asset=keys.ohlc_bars(market), blocking=True,
-                                       description="Bars per session against the calendar (early closes "
-                                                   "included); a missing session is an ERROR.")
+                                       description="Judged at check time: a closed session needs its daily bar "
+                                                   "(ERROR) and every m15 bar of the calendar, early closes "
+                                                   "included (WARN); an open session only its bars ended so far.")
     code_version = bars_code_version()
 
     @dg.asset(

@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from assets.partitions import DATE_DIM, MARKET_TAG, SYMBOL_DIM, symbol_partitions
+from swiftbolt import clock
 
 RUN_KIND_TAG = "swiftbolt/run_kind"
 SESSION_TAG = "swiftbolt/session"
@@ -19,8 +20,9 @@ RETRY_ON_STEP_FAILURE_TAG = "dagster/retry_on_asset_or_op_failure"
 
 
 def utc_now() -> dt.datetime:
-    """The sensors' clock (tests replace it to freeze time; schedules use their scheduled time)."""
-    return dt.datetime.now(dt.UTC)
+    """The sensors' clock: swiftbolt.clock's (tests replace either to freeze time; schedules use their
+    scheduled time)."""
+    return clock.utc_now()
 
 
 def scheduled_symbols(instance: dg.DagsterInstance, market: str) -> list[str]:

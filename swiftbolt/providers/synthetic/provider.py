@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from swiftbolt import clock
 from swiftbolt.calendars import sessions as calendar_sessions
 from swiftbolt.market_data.types import (
     CALENDAR_COLUMNS,
@@ -154,12 +155,12 @@ class SyntheticProvider:
                     kept_symbols.append(symbol)
                     parts.append({c: v[keep] for c, v in cols.items()})
         frame = _bar_frame(kept_symbols, tf, parts)
-        now = _to_utc(self.as_of if self.as_of is not None else dt.datetime.now(dt.UTC))
+        now = _to_utc(self.as_of if self.as_of is not None else clock.utc_now())
         return _complete_at(frame, tf, now) if hi > now - pd.Timedelta(days=2) else frame
 
     def _now(self, as_of: dt.datetime | None = None) -> pd.Timestamp:
         if as_of is None:
-            as_of = self.as_of if self.as_of is not None else dt.datetime.now(dt.UTC)
+            as_of = self.as_of if self.as_of is not None else clock.utc_now()
         return _to_utc(as_of)
 
     def _last_minute(self, symbol: str, as_of: pd.Timestamp) -> _LastMinute | None:
