@@ -87,7 +87,8 @@ def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
         market_data: MarketDataResource,
     ) -> dg.MaterializeResult:
         """Raw (unadjusted) OHLCV bars in market.ohlc_bars, one partition per trading day and symbol.
-        Fetched: m15, h1, h4, d1 (m1/m5 with SWIFTBOLT_EXTRA_TIMEFRAMES); derived in SQL from d1:
+        Fetched: m15, h1, h4, d1 (m1/m5 with SWIFTBOLT_EXTRA_TIMEFRAMES), those the provider serves
+        (vendor files: d1 only; the rest are listed in metadata `timeframes_not_served`); derived in SQL from d1:
         w1, mo1. A range of days runs as one run with one paginated provider request per timeframe.
         Invalid rows go to ops.bar_quarantine with the reason; each trading day is replaced whole,
         in month-sized transactions."""
@@ -105,6 +106,12 @@ def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
         for symbol, dates in by_symbol.items():
             groups.setdefault(tuple(dates), []).append(symbol)
         timeframes = fetched_timeframes()
+        served = getattr(provider, "timeframes", None)  # a provider may declare what it serves (files: d1)
+        why = getattr(provider, "unsupported_reason", lambda t: f"{provider.name} does not serve {t.value}")
+        not_served = {t.value: why(t) for t in timeframes if served is not None and t not in served}
+        if not_served:
+            context.log.info(f"not fetched from {provider.name}: {not_served}")
+            timeframes = [t for t in timeframes if t.value not in not_served]
         run = context.run
         info = RunInfo(
             dagster_run_id=run.run_id, dagster_root_run_id=run.root_run_id or run.run_id,
@@ -141,6 +148,7 @@ def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
                 "last_session": str(all_dates[-1]),
                 "rows_written": sum(r.rows_written for r in reports),
                 "rows_by_timeframe": dg.MetadataValue.json(rows_by_tf),
+                "timeframes_not_served": dg.MetadataValue.json(not_served),
                 "rejected_rows": sum(r.rows_rejected for r in reports),
                 "rejected_by_reason": dg.MetadataValue.json(rejected_by_reason),
                 "first_bar": str(min(firsts)) if firsts else "none",

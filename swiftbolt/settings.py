@@ -88,3 +88,15 @@ def extra_timeframes() -> set[str]:
     if bad:
         raise ConfigError(f"SWIFTBOLT_EXTRA_TIMEFRAMES has {sorted(bad)}; allowed: m1, m5")
     return values
+
+
+def files_dir() -> Path | None:
+    """The vendor files directory of SWIFTBOLT_PROVIDER=files (SWIFTBOLT_FILES_DIR); None when unset."""
+    raw = (os.environ.get("SWIFTBOLT_FILES_DIR") or "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser().resolve()
+    if not path.is_dir():
+        raise ConfigError(f"SWIFTBOLT_FILES_DIR={raw!r} is not a directory; point it at a directory with one CSV "
+                          "or Parquet file of daily bars per symbol")
+    return path
