@@ -301,6 +301,7 @@ def _stored(url: str, sql: str) -> pd.DataFrame:
 
 
 @pytest.mark.warehouse
+@pytest.mark.slow  # 401 partitions in two runs: ~40 s on a quiet 2-core machine
 def test_vendor_files_through_the_assets_equal_the_vendor(warehouse_url: str, instance, history_from_2009) -> None:
     """Raw bars stored = the file rows; received = stored + quarantined; corporate actions give
     adjusted prices equal to the vendor's adjusted columns within 1e-6 (the vendor's normalised to

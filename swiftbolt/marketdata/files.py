@@ -462,7 +462,9 @@ class FilesProvider:
                 f"no vendor bar files in {self.directory} (expected one <SYMBOL>.csv or .parquet per symbol)"
             )
         self._bars: dict[str, pd.DataFrame] = {}
-        self._events: pd.DataFrame | None = None
+        self._events: dict[str, pd.DataFrame] = {}
+        self._listed_splits: pd.DataFrame | None = None
+        self._explicit: pd.DataFrame | None = None
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -491,7 +493,9 @@ class FilesProvider:
         """Read every file (bars and corporate actions) now: rows per symbol. Raises VendorFileError
         on the first unusable file, so a command can refuse a directory before it starts."""
         rows = {s: len(self.daily_bars(s)) for s in self.symbols()}
-        self._all_events()
+        self.corporate_actions(self.symbols(), dt.date.min, dt.date.max)
+        if self._actions_path is not None and self._explicit is None:
+            self._explicit = load_corporate_actions_file(self._actions_path)
         return rows
 
     # -- bars ------------------------------------------------------------------------------------
@@ -542,72 +546,78 @@ class FilesProvider:
 
     def _split_events(self) -> pd.DataFrame:
         """split_events.csv rows with their ex-date: the next session after last_pre_split_date."""
-        assert self._split_events_path is not None
-        raw = load_split_events_file(self._split_events_path)
-        if raw.empty:
-            return empty_frame(CORPORATE_ACTION_COLUMNS)
-        first, last = min(raw["last_pre_split_date"]), max(raw["last_pre_split_date"])
-        cal = calendars.sessions("us_equity", first, last + dt.timedelta(days=14))
-        days = np.array(cal["date"].tolist(), dtype="datetime64[D]")
-        pre = np.array(raw["last_pre_split_date"].tolist(), dtype="datetime64[D]")
-        idx = np.searchsorted(days, pre, side="right")
-        ex = [days[i].astype(dt.date) if i < len(days) else d + dt.timedelta(days=1)
-              for i, d in zip(idx, raw["last_pre_split_date"], strict=True)]
-        out = pd.DataFrame({"symbol": raw["symbol"], "ex_date": ex, "ratio": raw["ratio"], "cash_amount": np.nan,
-                            "record_date": None, "payment_date": None})
-        out["action_type"] = np.where(out["ratio"] > 1, "split", "reverse_split")
-        return _actions_frame(out)
+        if self._listed_splits is None:
+            assert self._split_events_path is not None
+            raw = load_split_events_file(self._split_events_path)
+            if raw.empty:
+                self._listed_splits = empty_frame(CORPORATE_ACTION_COLUMNS)
+                return self._listed_splits
+            first, last = min(raw["last_pre_split_date"]), max(raw["last_pre_split_date"])
+            cal = calendars.sessions("us_equity", first, last + dt.timedelta(days=14))
+            days = np.array(cal["date"].tolist(), dtype="datetime64[D]")
+            pre = np.array(raw["last_pre_split_date"].tolist(), dtype="datetime64[D]")
+            idx = np.searchsorted(days, pre, side="right")
+            ex = [days[i].astype(dt.date) if i < len(days) else d + dt.timedelta(days=1)
+                  for i, d in zip(idx, raw["last_pre_split_date"], strict=True)]
+            out = pd.DataFrame({"symbol": raw["symbol"], "ex_date": ex, "ratio": raw["ratio"], "cash_amount": np.nan,
+                                "record_date": None, "payment_date": None})
+            out["action_type"] = np.where(out["ratio"] > 1, "split", "reverse_split")
+            self._listed_splits = _actions_frame(out)
+        return self._listed_splits
 
-    def _checked_split_events(self, derived: pd.DataFrame) -> pd.DataFrame:
-        """split_events rows to add: those of symbols whose file has no split_factor, and those outside
-        the rows of the symbol's file. The others must agree with the derived splits (same ratio,
+    def _checked_split_events(self, symbol: str, derived: pd.DataFrame) -> pd.DataFrame:
+        """The symbol's split_events rows to add: all of them when its file has no split_factor, else
+        those outside the file's rows. The others must agree with the derived splits (same ratio,
         ex-date = the first bar on or after the listed one)."""
         listed = self._split_events()
+        listed = listed[listed["symbol"] == symbol]
+        bars = self.daily_bars(symbol)
+        if listed.empty or "split_factor" not in bars.columns:
+            return listed
+        days = np.sort(pd.to_datetime(bars["session_date"]).dt.date.unique())
         keep = []
         for row in listed.itertuples(index=False):
-            bars = self.daily_bars(row.symbol)
-            if "split_factor" not in bars.columns:
-                keep.append(True)
-                continue
-            days = np.sort(pd.to_datetime(bars["session_date"]).dt.date.unique())
             pos = np.searchsorted(days, row.ex_date)
             outside = pos == 0 or pos >= len(days)  # the factors cannot show it: take the listed split
             keep.append(outside)
             if outside:
                 continue
-            mine = derived[(derived["symbol"] == row.symbol) & (derived["ex_date"] == days[pos])
-                           & derived["action_type"].isin(["split", "reverse_split"])]
+            mine = derived[(derived["ex_date"] == days[pos]) & derived["action_type"].isin(["split", "reverse_split"])]
             if mine.empty or abs(mine["ratio"].iloc[0] / row.ratio - 1) > _SPLIT_MATCH_TOLERANCE:
                 found = "none" if mine.empty else f"ratio {mine['ratio'].iloc[0]:.6g}"
                 assert self._split_events_path is not None
                 raise VendorFileError(
-                    f"{self._split_events_path.name} lists a {row.ratio:g} split of {row.symbol} with ex-date "
-                    f"{row.ex_date}, but {self._files[row.symbol].name}'s split_factor gives {found} on "
+                    f"{self._split_events_path.name} lists a {row.ratio:g} split of {symbol} with ex-date "
+                    f"{row.ex_date}, but {self._files[symbol].name}'s split_factor gives {found} on "
                     f"{days[pos]}; fix or remove one of them"
                 )
-        return listed[np.array(keep, dtype=bool)] if len(listed) else listed
+        return listed[np.array(keep, dtype=bool)]
 
-    def _all_events(self) -> pd.DataFrame:
-        if self._events is None:
-            parts = [derive_factor_events(s, self.daily_bars(s), self._files[s].name) for s in self.symbols()]
-            derived = pd.concat(parts, ignore_index=True) if parts else empty_frame(CORPORATE_ACTION_COLUMNS)
+    def _symbol_events(self, symbol: str) -> pd.DataFrame:
+        """All corporate actions of one symbol (cached): derived, then listed, then explicit (wins)."""
+        if symbol not in self._events:
+            parts = [empty_frame(CORPORATE_ACTION_COLUMNS)]
+            if symbol in self._files:
+                parts.append(derive_factor_events(symbol, self.daily_bars(symbol), self._files[symbol].name))
             if self._split_events_path is not None:
-                derived = pd.concat([derived, self._checked_split_events(derived)], ignore_index=True)
+                parts.append(self._checked_split_events(symbol, parts[-1]))
             if self._actions_path is not None:
-                explicit = load_corporate_actions_file(self._actions_path)
-                derived = pd.concat([derived, explicit], ignore_index=True)
-            events = derived.drop_duplicates(["symbol", "action_type", "ex_date"], keep="last")
-            self._events = _actions_frame(events)
-        return self._events
+                if self._explicit is None:
+                    self._explicit = load_corporate_actions_file(self._actions_path)
+                parts.append(self._explicit[self._explicit["symbol"] == symbol])
+            events = pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+            self._events[symbol] = _actions_frame(events.drop_duplicates(["action_type", "ex_date"], keep="last"))
+        return self._events[symbol]
 
     def corporate_actions(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         """Splits, reverse splits and cash dividends with ex_date in [start, end]: derived from the
-        factor columns, from split_events.csv, and from corporate_actions.csv (which wins)."""
-        wanted = set(self._validated(symbols))
-        events = self._all_events()
+        factor columns, from split_events.csv, and from corporate_actions.csv (which wins). Only the
+        requested symbols' files are read."""
+        events = pd.concat([self._symbol_events(s) for s in self._validated(symbols)], ignore_index=True)
+        if events.empty:
+            return _actions_frame(empty_frame(CORPORATE_ACTION_COLUMNS))
         day = pd.to_datetime(events["ex_date"]).dt.date
-        keep = events["symbol"].isin(wanted) & (day >= start) & (day <= end)
-        return events[keep.to_numpy()].reset_index(drop=True)
+        return _actions_frame(events[((day >= start) & (day <= end)).to_numpy()])
 
     # -- the rest of the interface -----------------------------------------------------------------
 
