@@ -166,8 +166,9 @@ def build_ohlc_bars(market: Market) -> dg.AssetsDefinition:
         market_data: MarketDataResource,
     ) -> dg.MaterializeResult:
         """Raw (unadjusted) OHLCV bars in market.ohlc_bars, one partition per trading day and symbol.
-        Fetched: m15, h1, h4, d1 (m1/m5 with SWIFTBOLT_EXTRA_TIMEFRAMES); derived in SQL from d1:
-        w1, mo1. A range of days runs as one run with one paginated provider request per timeframe.
+        Fetched: m15, h1, h4, d1 (m1/m5 with SWIFTBOLT_EXTRA_TIMEFRAMES), those the provider serves
+        (vendor files: d1 only; the others are listed in `run/timeframes_not_served`); derived in SQL
+        from d1: w1, mo1. A range of days runs as one run with one paginated provider request per timeframe.
         Invalid rows go to ops.bar_quarantine with the reason; each trading day is replaced whole,
         in month-sized transactions. Each partition's materialization carries its own rows by
         timeframe, first/last bar, checksum and rejected rows; `run/...` figures are the run's."""
@@ -210,6 +211,7 @@ def build_ohlc_bars(market: Market) -> dg.AssetsDefinition:
                 "run/rejected_rows": report.rows_rejected,
                 "run/rejected_by_reason": counts_table(report.rejected_by_reason(), "reason"),
                 "run/provider_requests": report.provider_requests,
+                "run/timeframes_not_served": dg.MetadataValue.json(report.timeframes_not_served),
                 "run/transactions": report.transactions,
                 "run/ingestion_run_ids": dg.MetadataValue.json([r.ingestion_run_id for r in report.ingests]),
                 "run/resumed_after": str(report.ingests[0].resumed_after or "no") if report.ingests else "no",

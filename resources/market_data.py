@@ -1,17 +1,22 @@
-"""The market-data provider as a Dagster resource: Alpaca when keys are set, synthetic otherwise."""
+"""The market-data provider as a Dagster resource: Alpaca when keys are set, synthetic otherwise;
+vendor files (CSV/Parquet) when chosen with SWIFTBOLT_PROVIDER=files."""
 
 import dagster as dg
 from pydantic import Field
 
+from swiftbolt.errors import SwiftboltError
 from swiftbolt.market_data.types import MarketDataProvider
 from swiftbolt.settings import ALPACA_FEEDS, PROVIDERS, MarketDataSettings, market_data_settings
+
+FILES_PROVIDER_CHOICES = ("files", "file")  # 'file' is the lineage name (market.symbols.primary_source)
 
 
 class MarketDataResource(dg.ConfigurableResource):
     """Chooses and configures the provider. Keys come from the environment (ALPACA_API_KEY,
     ALPACA_SECRET_KEY) via dg.EnvVar and are never logged or put in metadata."""
 
-    provider: str = Field(default="auto", description="auto | synthetic | alpaca (auto: alpaca if keys set)")
+    provider: str = Field(default="auto",
+                          description="auto | synthetic | alpaca | files (auto: alpaca if keys set)")
     alpaca_api_key: str | None = Field(default=None, description="from ALPACA_API_KEY")
     alpaca_secret_key: str | None = Field(default=None, description="from ALPACA_SECRET_KEY")
     data_url: str | None = Field(default=None, description="Alpaca data API base URL (url_override)")
@@ -20,12 +25,16 @@ class MarketDataResource(dg.ConfigurableResource):
     options_feed: str | None = Field(default=None, description="Alpaca options feed: opra or indicative")
     max_requests_per_minute: int = Field(default=200, description="client-side rate limit")
     synthetic_seed: int = Field(default=7, description="seed of the synthetic market")
+    files_dir: str | None = Field(default=None, description="directory of vendor files for provider 'files' "
+                                  "(SWIFTBOLT_FILES_DIR): one CSV or Parquet per symbol")
 
     def provider_name(self) -> str:
         if self.provider not in PROVIDERS:
             raise dg.Failure(f"unknown provider {self.provider!r}; expected {', '.join(PROVIDERS)}")
         if self.provider == "auto":
             return "alpaca" if self.alpaca_api_key and self.alpaca_secret_key else "synthetic"
+        if self.provider in FILES_PROVIDER_CHOICES:
+            return "file"
         return self.provider
 
     def get_provider(self) -> MarketDataProvider:
@@ -34,6 +43,16 @@ class MarketDataResource(dg.ConfigurableResource):
             from swiftbolt.providers.synthetic import SyntheticProvider
 
             return SyntheticProvider(seed=self.synthetic_seed)
+        if name == "file":
+            from swiftbolt.providers.files import FilesProvider
+
+            if not self.files_dir:
+                raise dg.Failure("provider 'files' needs SWIFTBOLT_FILES_DIR: a directory with one CSV or Parquet "
+                                 "file of daily bars per symbol")
+            try:
+                return FilesProvider(self.files_dir)
+            except SwiftboltError as exc:
+                raise dg.Failure(str(exc)) from None
         if not (self.alpaca_api_key and self.alpaca_secret_key):
             raise dg.Failure("provider 'alpaca' needs ALPACA_API_KEY and ALPACA_SECRET_KEY in the environment")
         if self.feed not in ALPACA_FEEDS:
@@ -63,4 +82,5 @@ def market_data_from_env(settings: MarketDataSettings | None = None) -> MarketDa
         trading_url=s.trading_url,
         feed=s.feed,
         options_feed=s.options_feed,
+        files_dir=str(s.files_dir) if s.files_dir else None,
     )

@@ -91,7 +91,7 @@ def extra_timeframes() -> set[str]:
     return values
 
 
-PROVIDERS = ("auto", "synthetic", "alpaca")
+PROVIDERS = ("auto", "synthetic", "alpaca", "files", "file")  # file: the lineage name of files
 ALPACA_FEEDS = ("iex", "sip")
 ALPACA_OPTIONS_FEEDS = ("opra", "indicative")
 _URL_RE = re.compile(r"^https?://[^/\s]+")
@@ -108,6 +108,7 @@ class MarketDataSettings:
     trading_url: str | None
     feed: str
     options_feed: str | None
+    files_dir: Path | None = None
 
     @property
     def provider_name(self) -> str:
@@ -145,6 +146,10 @@ def market_data_settings() -> MarketDataSettings:
     if provider == "alpaca" and not api_key:
         raise ConfigError("SWIFTBOLT_PROVIDER=alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
     options_feed = (os.environ.get("ALPACA_OPTIONS_FEED") or "").strip()
+    directory = files_dir() if provider in ("files", "file") else None
+    if provider in ("files", "file") and directory is None:
+        raise ConfigError("SWIFTBOLT_PROVIDER=files needs SWIFTBOLT_FILES_DIR: a directory with one CSV or Parquet "
+                          "file of daily bars per symbol")
     return MarketDataSettings(
         provider=provider,
         alpaca_keys_set=api_key and secret_key,
@@ -152,6 +157,7 @@ def market_data_settings() -> MarketDataSettings:
         trading_url=_url("ALPACA_TRADING_URL"),
         feed=_choice("ALPACA_FEED", "iex", ALPACA_FEEDS),
         options_feed=_choice("ALPACA_OPTIONS_FEED", "", ALPACA_OPTIONS_FEEDS) if options_feed else None,
+        files_dir=directory,
     )
 
 
@@ -164,3 +170,15 @@ def after_close_buffer() -> dt.timedelta:
     daily pipeline starts (the provider's last bars and corrections arrive in that time)."""
     minutes = int_env(AFTER_CLOSE_BUFFER_ENV, DEFAULT_AFTER_CLOSE_BUFFER_MINUTES, 0, 720, "a whole number of minutes")
     return dt.timedelta(minutes=minutes)
+
+
+def files_dir() -> Path | None:
+    """The vendor files directory of SWIFTBOLT_PROVIDER=files (SWIFTBOLT_FILES_DIR); None when unset."""
+    raw = (os.environ.get("SWIFTBOLT_FILES_DIR") or "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser().resolve()
+    if not path.is_dir():
+        raise ConfigError(f"SWIFTBOLT_FILES_DIR={raw!r} is not a directory; point it at a directory with one CSV "
+                          "or Parquet file of daily bars per symbol")
+    return path

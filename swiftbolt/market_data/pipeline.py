@@ -26,6 +26,7 @@ class BarsRunReport:
     ingests: list[IngestReport]
     assessment: PartitionAssessment
     partitions: pd.DataFrame
+    timeframes_not_served: dict[str, str]
 
     @property
     def rows_written(self) -> int:
@@ -67,6 +68,17 @@ def rectangles(by_symbol: dict[str, list[dt.date]]) -> list[tuple[list[str], lis
     return [(symbols, list(dates)) for dates, symbols in groups.items()]
 
 
+def served_timeframes(
+    provider: MarketDataProvider, timeframes: list[Timeframe]
+) -> tuple[list[Timeframe], dict[str, str]]:
+    """The timeframes to fetch from `provider` and, for those it declares it does not serve (a provider
+    may list what it serves in `timeframes`: vendor files serve d1 only), the reason."""
+    served = getattr(provider, "timeframes", None)
+    why = getattr(provider, "unsupported_reason", lambda t: f"{provider.name} does not serve {t.value}")
+    not_served = {t.value: why(t) for t in timeframes if served is not None and t not in served}
+    return [t for t in timeframes if t.value not in not_served], not_served
+
+
 def run_bars_pipeline(
     url: str,
     provider: MarketDataProvider,
@@ -79,6 +91,9 @@ def run_bars_pipeline(
     log: Callable[[str], None] = lambda _: None,
 ) -> BarsRunReport:
     """Ingest the partitions, then assess and summarise them (symbols must be active: `symbol_ids`)."""
+    timeframes, not_served = served_timeframes(provider, timeframes)
+    if not_served:
+        log(f"not fetched from {provider.name}: {not_served}")
     ingests = [
         ingest_bars(url, provider, market, {s: symbol_ids[s] for s in symbols}, dates, timeframes, info, log=log)
         for symbols, dates in rectangles(by_symbol)
@@ -87,7 +102,7 @@ def run_bars_pipeline(
     with connect(url) as conn:
         assessment = assess_partitions(conn, market, ids, by_symbol, thresholds)
         partitions = partition_summaries(conn, ids, by_symbol)
-    return BarsRunReport(ingests, assessment, partitions)
+    return BarsRunReport(ingests, assessment, partitions, not_served)
 
 
 def partition_summaries(
