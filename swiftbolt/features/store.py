@@ -11,7 +11,7 @@ import pandas as pd
 import psycopg
 import pyarrow as pa
 
-from swiftbolt.db.copy import copy_binary_payload, copy_frame, encode_arrow
+from swiftbolt.db.copy import copy_binary_payload, copy_frame, create_temp_like, encode_arrow
 from swiftbolt.features.feature_set import FeatureSetDefinition, canonical_json
 
 
@@ -133,34 +133,39 @@ def write_sr_levels(conn: psycopg.Connection, symbol_id: int, dates: list[dt.dat
     return copy_frame(conn, "ml.sr_levels", list(out.columns), out)
 
 
+_SIGNAL_COLUMNS = ("symbol_id", "timeframe", "signal_ts", "side", "entry_price", "stop_price", "target_price",
+                   "outcome", "exit_price", "exit_ts", "pnl_pct")
+
+
 def write_supertrend_signals(
     conn: psycopg.Connection, symbol_id: int, timeframe: str, signals: pd.DataFrame
 ) -> int:
-    """Upsert signals (their outcome may have resolved since last time). Signals whose levels are
-    invalid for the table (e.g. a non-positive target) are skipped."""
+    """Upsert signals (their outcome may have resolved since last time), staged by COPY. Signals whose
+    levels are invalid for the table (e.g. a non-positive target) are skipped."""
     if signals.empty:
         return 0
     valid = signals[signals["outcome"].isin(["WIN", "LOSS", "OPEN"]) & (signals["entry"] > 0)
                     & (signals["stop"] > 0) & (signals["target"] > 0)]
-    params = [
-        (symbol_id, timeframe, r.ts.to_pydatetime(), r.side, float(r.entry), float(r.stop), float(r.target),
-         r.outcome, None if pd.isna(r.exit_price) else float(r.exit_price),
-         None if pd.isna(r.exit_ts) else pd.Timestamp(r.exit_ts).to_pydatetime(),
-         None if pd.isna(r.pnl_pct) else float(r.pnl_pct))
-        for r in valid.itertuples(index=False)
-    ]
-    with conn.cursor() as cur:
-        cur.executemany(
-            """
-            INSERT INTO ml.supertrend_signals (symbol_id, timeframe, signal_ts, side, entry_price, stop_price,
-                target_price, outcome, exit_price, exit_ts, pnl_pct)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-            ON CONFLICT (symbol_id, timeframe, signal_ts) DO UPDATE SET
-                side = EXCLUDED.side, entry_price = EXCLUDED.entry_price, stop_price = EXCLUDED.stop_price,
-                target_price = EXCLUDED.target_price, outcome = EXCLUDED.outcome,
-                exit_price = EXCLUDED.exit_price, exit_ts = EXCLUDED.exit_ts, pnl_pct = EXCLUDED.pnl_pct,
-                updated_at = now()
-            """,
-            params,
-        )
-    return len(params)
+    if valid.empty:
+        return 0
+    frame = pd.DataFrame({
+        "symbol_id": symbol_id, "timeframe": timeframe, "signal_ts": pd.to_datetime(valid["ts"], utc=True),
+        "side": valid["side"], "entry_price": valid["entry"], "stop_price": valid["stop"],
+        "target_price": valid["target"], "outcome": valid["outcome"], "exit_price": valid["exit_price"],
+        "exit_ts": pd.to_datetime(valid["exit_ts"], utc=True), "pnl_pct": valid["pnl_pct"],
+    })
+    create_temp_like(conn, "supertrend_stage", "ml.supertrend_signals", _SIGNAL_COLUMNS)
+    copy_frame(conn, "supertrend_stage", _SIGNAL_COLUMNS, frame)
+    columns = ", ".join(_SIGNAL_COLUMNS)
+    conn.execute(
+        f"""
+        INSERT INTO ml.supertrend_signals ({columns})
+        SELECT {columns} FROM supertrend_stage
+        ON CONFLICT (symbol_id, timeframe, signal_ts) DO UPDATE SET
+            side = EXCLUDED.side, entry_price = EXCLUDED.entry_price, stop_price = EXCLUDED.stop_price,
+            target_price = EXCLUDED.target_price, outcome = EXCLUDED.outcome,
+            exit_price = EXCLUDED.exit_price, exit_ts = EXCLUDED.exit_ts, pnl_pct = EXCLUDED.pnl_pct,
+            updated_at = now()
+        """
+    )
+    return len(frame)
