@@ -7,7 +7,7 @@ import datetime as dt
 
 import dagster as dg
 
-from sensors import common
+from sensors import common, materialized
 from swiftbolt import automation
 from swiftbolt.calendars import get_market
 
@@ -71,6 +71,8 @@ def build_after_close_sensor(market: str, job: dg.UnresolvedAssetJobDefinition) 
             "early closes respected), materialize the daily pipeline (ohlc_bars and downstream) for that "
             "session and every symbol as one ranged run. The cursor is the last requested session, so "
             f"sessions missed while the daemon was down are caught up (at most {MAX_CATCH_UP_SESSIONS}). "
+            "A session already materialized whole with the current code versions (Dagster's materialization "
+            "records: every partition, code version tag, written after the close) is not requested again. "
             "Run key = market + session."
         ),
     )
@@ -90,6 +92,13 @@ def build_after_close_sensor(market: str, job: dg.UnresolvedAssetJobDefinition) 
         symbols = common.scheduled_symbols(context.instance, market)
         if not symbols:
             return dg.SkipReason(f"no {market} symbol partitions yet (the symbol universe sensor adds them)")
+        # sessions already materialized whole, with the current code (e.g. by the demo or a backfill) are done
+        todo, done = materialized.sessions_to_request(context, market, job.name, common.bars_key(market), due, symbols)
+        for status in done:
+            context.log.info(f"{market}: not requested: {status.reason}")
+        if not todo:
+            return dg.SensorResult(skip_reason=dg.SkipReason("; ".join(s.reason for s in done)),
+                                   cursor=due[-1].isoformat())
         requests = [
             dg.RunRequest(
                 run_key=f"{market}:{AFTER_CLOSE}:{session.isoformat()}",
@@ -99,9 +108,9 @@ def build_after_close_sensor(market: str, job: dg.UnresolvedAssetJobDefinition) 
                                       **{common.SESSION_TAG: session.isoformat()}),
                 },
             )
-            for session in due
+            for session in todo
         ]
-        context.log.info(f"{market}: daily pipeline for {', '.join(map(str, due))} x {len(symbols)} symbols")
+        context.log.info(f"{market}: daily pipeline for {', '.join(map(str, todo))} x {len(symbols)} symbols")
         return dg.SensorResult(run_requests=requests, cursor=due[-1].isoformat())
 
     return _after_close
