@@ -10,7 +10,7 @@ import dagster as dg
 
 from assets import keys
 from assets.partitions import MARKET_TAG, PARTITIONING_TAG, TRADING_DAY_X_SYMBOL, market_partitions
-from sensors import common
+from sensors import common, materialized
 from swiftbolt.calendars import timing
 from swiftbolt.markets import Market
 
@@ -111,6 +111,8 @@ def build_after_close_sensor(market: Market, job: dg.UnresolvedAssetJobDefinitio
             "early closes respected), materialize the daily pipeline (ohlc_bars and downstream) for that "
             "session and every symbol as one ranged run. The cursor is the last requested session, so "
             f"sessions missed while the daemon was down are caught up (at most {MAX_CATCH_UP_SESSIONS}). "
+            "A session already materialized whole with the current code versions (Dagster's materialization "
+            "records: every partition, code version tag, written after the close) is not requested again. "
             "Run key = market + session."
         ),
     )
@@ -130,6 +132,14 @@ def build_after_close_sensor(market: Market, job: dg.UnresolvedAssetJobDefinitio
         symbols = common.scheduled_symbols(context.instance, code)
         if not symbols:
             return dg.SkipReason(f"no {code} symbol partitions yet (the symbol universe sensor adds them)")
+        # sessions already materialized whole, with the current code (e.g. by the demo or a backfill) are done
+        todo, done = materialized.sessions_to_request(
+            context, code, job.name, keys.ohlc_bars(market), due, symbols)
+        for status in done:
+            context.log.info(f"{code}: not requested: {status.reason}")
+        if not todo:
+            return dg.SensorResult(skip_reason=dg.SkipReason("; ".join(s.reason for s in done)),
+                                   cursor=due[-1].isoformat())
         requests = [
             dg.RunRequest(
                 run_key=f"{code}:{AFTER_CLOSE}:{session.isoformat()}",
@@ -139,9 +149,9 @@ def build_after_close_sensor(market: Market, job: dg.UnresolvedAssetJobDefinitio
                                       **{common.SESSION_TAG: session.isoformat()}),
                 },
             )
-            for session in due
+            for session in todo
         ]
-        context.log.info(f"{code}: daily pipeline for {', '.join(map(str, due))} x {len(symbols)} symbols")
+        context.log.info(f"{code}: daily pipeline for {', '.join(map(str, todo))} x {len(symbols)} symbols")
         return dg.SensorResult(run_requests=requests, cursor=due[-1].isoformat())
 
     return _after_close

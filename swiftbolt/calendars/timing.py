@@ -97,6 +97,20 @@ def last_session_past_deadline(
     return last["date"], (last["close_utc"] + delay).to_pydatetime()
 
 
+# A run that started this long after a session's close fetched the whole session (a real feed
+# publishes the last bars a little after they end).
+COMPLETE_AFTER_CLOSE = dt.timedelta(minutes=5)
+
+
+def holds_whole_session(run_started_at: dt.datetime, close_utc: dt.datetime, run_kind: str | None = None,
+                        grace: dt.timedelta = COMPLETE_AFTER_CLOSE) -> bool:
+    """Whether a run's writes of a session hold the whole session: the run started once the session had
+    closed (plus `grace`), and it is not an intraday refresh (whose writes are the session so far)."""
+    if run_started_at.tzinfo is None or close_utc.tzinfo is None:
+        raise ValueError("pass timezone-aware times")
+    return run_kind != "intraday" and run_started_at >= close_utc + grace
+
+
 def calendar_differences(expected: pd.DataFrame, actual: pd.DataFrame) -> list[dict[str, Any]]:
     """Differences between two session tables (columns date, open_utc, close_utc; open sessions only)
     over the dates both cover: sessions missing on either side and differing open/close times."""
