@@ -6,13 +6,14 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from assets.failures import ALIVE_RUN_STATES, dagster_run_state, one_line_failures
 from assets.partitions import market_partitions, split_partition_keys
 from resources import MarketDataResource, WarehouseResource
 from swiftbolt.automation import last_session_past_deadline
 from swiftbolt.instance import PROVIDER_POOL
 from swiftbolt.marketdata.bar_checks import QualityThresholds, assess_partitions, symbols_without_daily_bars
 from swiftbolt.marketdata.corporate_actions import write_corporate_actions
-from swiftbolt.marketdata.ingest import RunInfo, ingest_bars
+from swiftbolt.marketdata.ingest import RunInfo, ingest_bars, mark_abandoned_runs
 from swiftbolt.marketdata.quotes import write_quotes
 from swiftbolt.marketdata.types import FETCHED_TIMEFRAMES, OPTIONAL_FETCHED_TIMEFRAMES, Timeframe
 from swiftbolt.settings import extra_timeframes, history_start
@@ -25,6 +26,8 @@ CALENDAR_KEY = dg.AssetKey(["market", "market_calendar"])
 
 
 def fetched_timeframes() -> list[Timeframe]:
+    """What the bar assets fetch: m15 and d1 (h1/h4 are derived from m15, w1/mo1 from d1), plus m1/m5
+    from SWIFTBOLT_EXTRA_TIMEFRAMES (a bad value is a ConfigError when the definitions load)."""
     extra = [t for t in OPTIONAL_FETCHED_TIMEFRAMES if t.value in extra_timeframes()]
     return [*extra, *FETCHED_TIMEFRAMES]
 
@@ -66,6 +69,8 @@ def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
     coverage_check = dg.AssetCheckSpec("session_coverage", asset=[market, "ohlc_bars"], blocking=True,
                                        description="Bars per session against the calendar (early closes "
                                                    "included); a missing session is an ERROR.")
+    timeframes = fetched_timeframes()  # validated here, when the definitions load
+    asset_key = f"{market}/ohlc_bars"
 
     @dg.asset(
         key=[market, "ohlc_bars"],
@@ -87,13 +92,30 @@ def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
         market_data: MarketDataResource,
     ) -> dg.MaterializeResult:
         """Raw (unadjusted) OHLCV bars in market.ohlc_bars, one partition per trading day and symbol.
-        Fetched: m15, h1, h4, d1 (m1/m5 with SWIFTBOLT_EXTRA_TIMEFRAMES); derived in SQL from d1:
-        w1, mo1. A range of days runs as one run with one paginated provider request per timeframe.
-        Invalid rows go to ops.bar_quarantine with the reason; each trading day is replaced whole,
-        in month-sized transactions."""
+        Fetched: m15, d1 (m1/m5 with SWIFTBOLT_EXTRA_TIMEFRAMES). Derived: h1 and h4 from the
+        regular-session m15 bars, anchored at the session open (crypto: UTC hours); w1 and mo1 from d1.
+        A range of days runs as one run with one paginated provider request per timeframe. Every row
+        the provider returns is stored or quarantined (ops.bar_quarantine, with the reason and the
+        session it claims): received = stored + quarantined per request, in the metadata. Each
+        trading day is replaced whole, in month-sized transactions. Ingestion runs of this asset left
+        'running' by a killed run are marked 'abandoned'."""
+        with one_line_failures(f"{asset_key} run {context.run_id[:8]}"):
+            return _ohlc_bars(context, config, warehouse, market_data)
+
+    def _ohlc_bars(
+        context: dg.AssetExecutionContext,
+        config: OhlcBarsConfig,
+        warehouse: WarehouseResource,
+        market_data: MarketDataResource,
+    ) -> dg.MaterializeResult:
         by_symbol = split_partition_keys(list(context.partition_keys))
         provider = market_data.get_provider()
         url = warehouse.url()
+        abandoned = mark_abandoned_runs(url, asset_key, context.run_id,
+                                        lambda run_id: dagster_run_state(context.instance, run_id), ALIVE_RUN_STATES)
+        for ingestion_run, dagster_run, state in abandoned:
+            context.log.warning(f"ingestion run {ingestion_run} (dagster run {dagster_run}, {state}) never "
+                                "recorded an end: marked abandoned")
         with warehouse.connection() as conn:
             known = active_symbols(conn, market)
         unknown = sorted(set(by_symbol) - set(known))
@@ -104,12 +126,12 @@ def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
         groups: dict[tuple[dt.date, ...], list[str]] = {}
         for symbol, dates in by_symbol.items():
             groups.setdefault(tuple(dates), []).append(symbol)
-        timeframes = fetched_timeframes()
         run = context.run
         info = RunInfo(
             dagster_run_id=run.run_id, dagster_root_run_id=run.root_run_id or run.run_id,
             partition_range=f"{len(context.partition_keys)} partitions", code_version=BARS_CODE_VERSION,
             feed=market_data.feed if market_data.provider_name() == "alpaca" else None,
+            asset_key=asset_key,
         )
         reports = []
         for dates, symbols in groups.items():
@@ -132,6 +154,8 @@ def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
         firsts = [r.first_ts for r in reports if r.first_ts is not None]
         lasts = [r.last_ts for r in reports if r.last_ts is not None]
         all_dates = sorted({d for ds in by_symbol.values() for d in ds})
+        requests = [{"timeframe": a.timeframe, "start": str(a.start), "end": str(a.end), "received": a.received,
+                     "stored": a.stored, "quarantined": a.quarantined} for r in reports for a in r.requests]
         return dg.MaterializeResult(
             metadata={
                 "provider": provider.name,
@@ -140,6 +164,11 @@ def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
                 "first_session": str(all_dates[0]),
                 "last_session": str(all_dates[-1]),
                 "rows_written": sum(r.rows_written for r in reports),
+                "rows_received": sum(r.rows_received for r in reports),
+                "rows_stored": sum(r.rows_written - r.rows_derived for r in reports),
+                "rows_derived": sum(r.rows_derived for r in reports),
+                "requests": dg.MetadataValue.json(requests[:50]),
+                "abandoned_ingestion_runs": dg.MetadataValue.json([a[0] for a in abandoned]),
                 "rows_by_timeframe": dg.MetadataValue.json(rows_by_tf),
                 "rejected_rows": sum(r.rows_rejected for r in reports),
                 "rejected_by_reason": dg.MetadataValue.json(rejected_by_reason),

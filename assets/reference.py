@@ -4,6 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
+from assets.failures import one_line_failures
 from resources import MarketDataResource, WarehouseResource
 from swiftbolt.calendars import MARKETS
 from swiftbolt.market_calendar import write_market_calendar
@@ -25,9 +26,10 @@ def symbols(
     """The symbol universe (market.symbols), synced from the universe YAML file
     (SWIFTBOLT_UNIVERSE_FILE). New tickers are inserted, removed ones deactivated (history kept).
     Every ticker is validated against its market's pattern before it reaches SQL."""
-    specs = load_universe()
-    with warehouse.transaction() as conn:
-        result = sync_universe(conn, specs, primary_source=market_data.provider_name())
+    with one_line_failures("market/symbols"):
+        specs = load_universe()
+        with warehouse.transaction() as conn:
+            result = sync_universe(conn, specs, primary_source=market_data.provider_name())
     context.log.info(
         f"universe: {result.active} active, inserted {result.inserted}, deactivated {result.deactivated}"
     )

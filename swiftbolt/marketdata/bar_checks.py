@@ -1,9 +1,11 @@
 """Quality and coverage assessment of bar partitions (symbol x trading day), for the asset checks.
 
-Quality: rows quarantined for a data fault (prices, volume, timestamps, duplicates) against rows
-stored. Rows outside the regular session (e.g. Alpaca's extended-hours bars) are counted apart and do
-not fail the check. Coverage: every session must have its daily bar (ERROR otherwise) and the full
-count of m15 bars the calendar implies, early closes included (WARN otherwise).
+Quality: rows quarantined for a data fault (prices, volume, timestamps, conflicting duplicates,
+implausible jumps) against rows stored, counting the quarantined rows a partition's requests returned
+(`partition_date`). Rows outside the regular session (e.g. Alpaca's extended-hours bars) and identical
+duplicates collapsed into one are counted apart and do not fail the check. Coverage: every session
+must have its daily bar (ERROR otherwise) and the full count of m15 bars the calendar implies, early
+closes included (WARN otherwise).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from swiftbolt.calendars import sessions
-from swiftbolt.marketdata.validation import SESSION_REASONS
+from swiftbolt.marketdata.validation import NOT_FAULTS
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def assess_partitions(
         """
         SELECT q.reason, count(*) FROM ops.bar_quarantine q
         JOIN unnest(%s::bigint[], %s::date[]) AS p(symbol_id, session_date)
-          ON q.symbol_id = p.symbol_id AND q.session_date = p.session_date
+          ON q.symbol_id = p.symbol_id AND q.partition_date = p.session_date
         GROUP BY q.reason
         """,
         (ids, days),
@@ -72,7 +74,7 @@ def assess_partitions(
     ).fetchall()
     stored = {(t, d, tf): int(n) for t, d, tf, n in counts}
     total_rows = sum(stored.values())
-    quality_rejects = sum(n for r, n in out.rejected_by_reason.items() if r not in SESSION_REASONS)
+    quality_rejects = sum(n for r, n in out.rejected_by_reason.items() if r not in NOT_FAULTS)
     out.reject_ratio = quality_rejects / max(1, quality_rejects + total_rows)
     if quality_rejects == 0:
         out.quality_message = f"no data faults in {len(pairs)} partitions ({total_rows} rows stored)"
