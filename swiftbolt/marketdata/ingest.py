@@ -167,7 +167,7 @@ def _fetch(
     if missing:
         raise ProviderError(f"{provider.name} returned {tf.value} bars without columns {missing}")
     # the quarantine is keyed by symbol: a row of a symbol nobody asked for cannot be attributed
-    unknown = sorted(set(frame["symbol"].astype(str)) - set(tickers))
+    unknown = sorted(set(pd.unique(frame["symbol"].astype(str))) - set(tickers))
     if unknown:
         raise ProviderError(f"{provider.name} returned {tf.value} bars for unrequested symbols {unknown}")
     return frame

@@ -263,9 +263,11 @@ def validate_bars(
             reject(valid_ts & is_session & ~midnight, "outside the regular session")
 
     # duplicates among the rows still standing: identical copies keep one; conflicting ones are all rejected
+    symbol = frame["symbol"].astype(str).to_numpy(dtype=object)
+    ts_ns = ts.array.asi8  # int64 nanoseconds (NaT: the minimum), no per-element conversion
     standing = reason.isna().to_numpy()
     if standing.sum() > 1:
-        keyed = pd.DataFrame({"symbol": frame["symbol"].astype(str).to_numpy(), "ts": ts.to_numpy()})[standing]
+        keyed = pd.DataFrame({"symbol": symbol[standing], "ts": ts_ns[standing]})
         dup_any = keyed.duplicated(keep=False).to_numpy()
         if dup_any.any():
             values = pd.concat([prices, volume.rename("volume"), vwap.rename("vwap"), trades.rename("trade_count")],
@@ -280,9 +282,7 @@ def validate_bars(
 
     standing = reason.isna().to_numpy()
     if standing.any():
-        cand = pd.DataFrame({"symbol": frame["symbol"].astype(str).to_numpy()[standing],
-                             "ts": ts[standing].to_numpy()})
-        cand["ts"] = pd.to_datetime(cand["ts"], utc=True)
+        cand = pd.DataFrame({"symbol": symbol[standing], "ts": ts[standing].reset_index(drop=True)})
         for col in PRICE_COLUMNS:
             cand[col] = prices[col].to_numpy()[standing]
         jumped = _jumps(cand, timeframe, market, neighbours, splits)
