@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from assets import keys, teams
+from assets.failures import ALIVE_RUN_STATES, dagster_run_state, one_line_failures
 from assets.metadata import (
     add_partition_metadata,
     counts_table,
@@ -28,7 +29,7 @@ from swiftbolt.instance import PROVIDER_POOL
 from swiftbolt.market_data import bar_checks, bar_store, corporate_actions, ingest, pipeline, quotes, validation
 from swiftbolt.market_data.bar_checks import QualityThresholds, stale_sessions_table, symbols_without_daily_bars
 from swiftbolt.market_data.corporate_actions import write_corporate_actions
-from swiftbolt.market_data.ingest import RunInfo
+from swiftbolt.market_data.ingest import RunInfo, mark_abandoned_runs
 from swiftbolt.market_data.pipeline import BarsRunReport, run_bars_pipeline
 from swiftbolt.market_data.quotes import write_quotes
 from swiftbolt.market_data.types import FETCHED_TIMEFRAMES, OPTIONAL_FETCHED_TIMEFRAMES, Timeframe
@@ -40,6 +41,8 @@ OWNERS = teams.DATA_ENGINEERING
 
 
 def fetched_timeframes() -> list[Timeframe]:
+    """What the bar assets fetch: m15 and d1 (h1/h4 are derived from m15, w1/mo1 from d1), plus m1/m5
+    from SWIFTBOLT_EXTRA_TIMEFRAMES (a bad value is a ConfigError when the definitions load)."""
     extra = [t for t in OPTIONAL_FETCHED_TIMEFRAMES if t.value in extra_timeframes()]
     return [*extra, *FETCHED_TIMEFRAMES]
 
@@ -143,6 +146,8 @@ def build_ohlc_bars(market: Market) -> dg.AssetsDefinition:
                                                    "(ERROR) and every m15 bar of the calendar, early closes "
                                                    "included (WARN); an open session only its bars ended so far.")
     code_version = bars_code_version()
+    timeframes = fetched_timeframes()  # validated here, when the definitions load
+    asset_key = keys.ohlc_bars(market).to_user_string()
 
     @dg.asset(
         key=keys.ohlc_bars(market),
@@ -166,22 +171,40 @@ def build_ohlc_bars(market: Market) -> dg.AssetsDefinition:
         market_data: MarketDataResource,
     ) -> dg.MaterializeResult:
         """Raw (unadjusted) OHLCV bars in market.ohlc_bars, one partition per trading day and symbol.
-        Fetched: m15, h1, h4, d1 (m1/m5 with SWIFTBOLT_EXTRA_TIMEFRAMES), those the provider serves
-        (vendor files: d1 only; the others are listed in `run/timeframes_not_served`); derived in SQL
-        from d1: w1, mo1. A range of days runs as one run with one paginated provider request per timeframe.
-        Invalid rows go to ops.bar_quarantine with the reason; each trading day is replaced whole,
-        in month-sized transactions. Each partition's materialization carries its own rows by
-        timeframe, first/last bar, checksum and rejected rows; `run/...` figures are the run's."""
+        Fetched: m15, d1 (m1/m5 with SWIFTBOLT_EXTRA_TIMEFRAMES), those the provider serves (vendor
+        files: d1 only; the others are listed in `run/timeframes_not_served`). Derived: h1 and h4 from
+        the regular-session m15 bars, anchored at the session open (crypto: UTC hours); w1 and mo1 from
+        d1. A range of days runs as one run with one paginated provider request per timeframe. Every row
+        the provider returns is stored or quarantined (ops.bar_quarantine, with the reason and the
+        session it claims): received = stored + quarantined per request. Each trading day is replaced
+        whole, in month-sized transactions. Each partition's materialization carries its own rows by
+        timeframe, first/last bar, checksum and rejected rows; `run/...` figures are the run's.
+        Ingestion runs of this asset left 'running' by a killed run are marked 'abandoned'."""
+        with one_line_failures(f"{asset_key} run {context.run_id[:8]}"):
+            return _ohlc_bars(context, config, warehouse, market_data)
+
+    def _ohlc_bars(
+        context: dg.AssetExecutionContext,
+        config: OhlcBarsConfig,
+        warehouse: WarehouseResource,
+        market_data: MarketDataResource,
+    ) -> dg.MaterializeResult:
         by_symbol, symbol_ids = partition_symbols(context, warehouse, market)
+        abandoned = mark_abandoned_runs(warehouse.url(), asset_key, context.run_id,
+                                        lambda run_id: dagster_run_state(context.instance, run_id), ALIVE_RUN_STATES)
+        for ingestion_run, dagster_run, state in abandoned:
+            context.log.warning(f"ingestion run {ingestion_run} (dagster run {dagster_run}, {state}) never "
+                                "recorded an end: marked abandoned")
         provider = market_data.get_provider()
         run = context.run
         info = RunInfo(
             dagster_run_id=run.run_id, dagster_root_run_id=run.root_run_id or run.run_id,
             partition_range=f"{len(context.partition_keys)} partitions", code_version=code_version,
             feed=market_data.feed if market_data.provider_name() == "alpaca" else None,
+            asset_key=asset_key,
         )
         report = run_bars_pipeline(
-            warehouse.url(), provider, market.code, symbol_ids, by_symbol, fetched_timeframes(), info,
+            warehouse.url(), provider, market.code, symbol_ids, by_symbol, timeframes, info,
             QualityThresholds(error_reject_ratio=config.error_reject_ratio), log=context.log.info,
         )
         add_partition_metadata(context, report.partitions, _partition_figures)
@@ -207,6 +230,11 @@ def build_ohlc_bars(market: Market) -> dg.AssetsDefinition:
                 "run/first_session": str(days.min()),
                 "run/last_session": str(days.max()),
                 "run/rows_written": report.rows_written,
+                "run/rows_received": report.rows_received,
+                "run/rows_stored": report.rows_stored,
+                "run/rows_derived": report.rows_derived,
+                "run/requests": markdown_table(report.requests(), max_rows=50),
+                "run/abandoned_ingestion_runs": dg.MetadataValue.json([a[0] for a in abandoned]),
                 "run/rows_by_timeframe": counts_table(report.rows_by_timeframe(), "timeframe"),
                 "run/rejected_rows": report.rows_rejected,
                 "run/rejected_by_reason": counts_table(report.rejected_by_reason(), "reason"),

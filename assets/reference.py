@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from assets import keys, teams
+from assets.failures import one_line_failures
 from assets.metadata import markdown_table, table_metadata, writes_tables
 from resources import MarketDataResource, WarehouseResource
 from swiftbolt import universe
@@ -32,10 +33,11 @@ def symbols(
     """The symbol universe (market.symbols), synced from the universe YAML file
     (SWIFTBOLT_UNIVERSE_FILE). New tickers are inserted, removed ones deactivated (history kept).
     Every ticker is validated against its market's pattern before it reaches SQL."""
-    specs = load_universe()
-    with warehouse.transaction() as conn:
-        result = sync_universe(conn, specs, primary_source=market_data.provider_name())
-        table = table_metadata(conn, "market.symbols")
+    with one_line_failures("market/symbols"):
+        specs = load_universe()
+        with warehouse.transaction() as conn:
+            result = sync_universe(conn, specs, primary_source=market_data.provider_name())
+            table = table_metadata(conn, "market.symbols")
     context.log.info(
         f"universe: {result.active} active, inserted {result.inserted}, deactivated {result.deactivated}"
     )

@@ -50,7 +50,7 @@ from swiftbolt.providers.synthetic import SyntheticProvider
 from swiftbolt.universe import SymbolSpec, sync_universe
 
 DAILY = [Timeframe.D1]
-INTRADAY = [Timeframe.H1, Timeframe.M15]
+INTRADAY = [Timeframe.M15]  # fetched; h1 (and h4) are derived from it by the ingest
 
 
 @dataclass

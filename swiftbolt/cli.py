@@ -35,11 +35,24 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_configuration() -> None:
+    """Refuse bad settings (history start, extra timeframes, after-close buffer, the universe file)
+    with their one-line error before anything is started or migrated."""
+    from swiftbolt.automation import after_close_buffer
+    from swiftbolt.settings import check_settings
+    from swiftbolt.universe import load_universe
+
+    check_settings()
+    after_close_buffer()
+    load_universe()
+
+
 def _setup() -> tuple[str, str]:
     """Start (if embedded), create databases, migrate, write dagster.yaml. Returns the two URLs."""
     from swiftbolt.db.warehouse import prepare
     from swiftbolt.instance import apply_pool_limits, sqlalchemy_url, write_instance_config
 
+    _check_configuration()
     settings = load_settings()
     ready = prepare(settings)
     path = write_instance_config(settings.dagster_home, ready.dagster_url)

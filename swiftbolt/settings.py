@@ -69,16 +69,36 @@ def load_settings() -> Settings:
     )
 
 
+# The calendars (swiftbolt/calendars.py) hold NYSE sessions from this day on.
+EARLIEST_HISTORY_START = dt.date(1998, 1, 2)
+
+
 def history_start(today: dt.date | None = None) -> dt.date:
-    """First partition date: SWIFTBOLT_HISTORY_START (YYYY-MM-DD), default two years back."""
-    raw = os.environ.get("SWIFTBOLT_HISTORY_START")
+    """First partition date: SWIFTBOLT_HISTORY_START (YYYY-MM-DD), default two years back. It must lie
+    between EARLIEST_HISTORY_START and today (partitions start there and run up to today)."""
+    raw = (os.environ.get("SWIFTBOLT_HISTORY_START") or "").strip()
+    today = today or dt.date.today()
     if raw:
         try:
-            return dt.date.fromisoformat(raw)
+            start = dt.date.fromisoformat(raw)
         except ValueError:
             raise ConfigError(f"SWIFTBOLT_HISTORY_START={raw!r} is not a date; use YYYY-MM-DD") from None
-    today = today or dt.date.today()
+        if start > today:
+            raise ConfigError(f"SWIFTBOLT_HISTORY_START={raw} is in the future; history must start on or before "
+                              f"today ({today})")
+        if start < EARLIEST_HISTORY_START:
+            raise ConfigError(f"SWIFTBOLT_HISTORY_START={raw} is before {EARLIEST_HISTORY_START}, the first session "
+                              "the calendars hold")
+        return start
     return today.replace(year=today.year - 2, day=1)
+
+
+def check_settings() -> None:
+    """Read every setting the code location reads at load time, so a bad one is refused up front
+    with its one-line ConfigError (the CLI calls this before it starts or migrates anything)."""
+    load_settings()
+    history_start()
+    extra_timeframes()
 
 
 def extra_timeframes() -> set[str]:

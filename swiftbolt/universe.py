@@ -15,6 +15,14 @@ from swiftbolt.symbols import validate_symbol
 
 DEFAULT_UNIVERSE_FILE = Path(__file__).with_name("universe.yaml")
 _ASSET_TYPES = {"stock", "etf", "crypto", "index"}
+_ENTRY_KEYS = ("ticker", "asset_type", "name")
+_EXAMPLE = "{ticker: SPY, asset_type: etf}"
+
+
+def _kind(value: object) -> str:
+    """How a YAML value reads in an error message: its type and a short repr."""
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 @dataclass(frozen=True)
@@ -36,16 +44,35 @@ def load_universe(path: Path | None = None) -> list[SymbolSpec]:
         raw = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read universe file {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the universe must be a mapping of market to a list of symbols "
+                          f"(us_equity: [{_EXAMPLE}]), not {_kind(raw)}")
     specs: list[SymbolSpec] = []
     for market, entries in raw.items():
         if market not in MARKETS:
             raise ConfigError(f"{path}: unknown market {market!r}; expected one of {sorted(MARKETS)}")
-        for entry in entries or []:
-            ticker = validate_symbol(str(entry.get("ticker", "")), market)
+        if entries is not None and not isinstance(entries, list):
+            raise ConfigError(f"{path}: {market} must be a list of symbols ({market}: [{_EXAMPLE}]), "
+                              f"not {_kind(entries)}")
+        for i, entry in enumerate(entries or []):
+            if not isinstance(entry, dict):
+                raise ConfigError(f"{path}: {market} entry {i + 1} must be a mapping like {_EXAMPLE}, "
+                                  f"not {_kind(entry)}")
+            unknown = sorted(str(k) for k in entry if k not in _ENTRY_KEYS)
+            if unknown:
+                raise ConfigError(f"{path}: {market} entry {i + 1} has unknown keys {unknown}; "
+                                  f"allowed: {', '.join(_ENTRY_KEYS)}")
+            ticker = entry.get("ticker")
+            if not isinstance(ticker, str):
+                raise ConfigError(f"{path}: {market} entry {i + 1} needs a ticker string, not {_kind(ticker)}")
+            ticker = validate_symbol(ticker, market)
             asset_type = entry.get("asset_type", "stock")
             if asset_type not in _ASSET_TYPES:
                 raise ConfigError(f"{path}: {ticker} has unknown asset_type {asset_type!r}")
-            specs.append(SymbolSpec(ticker, market, asset_type, entry.get("name")))
+            name = entry.get("name")
+            if name is not None and not isinstance(name, str | int | float):
+                raise ConfigError(f"{path}: {ticker} has a name that is not text ({_kind(name)})")
+            specs.append(SymbolSpec(ticker, market, asset_type, None if name is None else str(name)))
     tickers = [s.ticker for s in specs]
     duplicates = sorted({t for t in tickers if tickers.count(t) > 1})
     if duplicates:

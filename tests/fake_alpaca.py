@@ -197,6 +197,9 @@ class FakeAlpaca:
         self.option_snapshots: dict[str, dict[str, dict[str, Any]]] = {}
         # The next requests get these (status, headers[, body]) before the server answers normally.
         self.fail_next: list[Failure] = []
+        # Bars sent in successful responses, per Alpaca timeframe ("15Min", "1Day", ...): what a client
+        # received, for the received = stored + quarantined accounting.
+        self.bars_served: dict[str, int] = {}
         self._lock = threading.Lock()
         self._requests: list[tuple[str, str, dict[str, str]]] = []
         self._server: ThreadingHTTPServer | None = None
@@ -358,6 +361,9 @@ class FakeAlpaca:
                 }
             )
         token = _encode_token(offset + limit) if offset + limit < len(df) else None
+        with self._lock:
+            tf = query.get("timeframe", "")
+            self.bars_served[tf] = self.bars_served.get(tf, 0) + len(page)
         return {"bars": out, "next_page_token": token}
 
     @staticmethod

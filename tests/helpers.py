@@ -67,3 +67,35 @@ def markdown_counts(value: object) -> dict[str, int]:
     text = getattr(value, "value", value)
     rows = [line.strip().strip("|").split("|") for line in str(text).splitlines()[2:] if line.startswith("|")]
     return {key.strip(): int(count) for key, count in rows}
+
+
+def spy_2013_bars() -> pd.DataFrame:
+    """Real SPY bars 2013-10-04..11 in the provider contract: 15-minute bars 04:00-20:00 ET (pre- and
+    post-market included, as Alpaca serves them) and the daily bars of October 2013."""
+    m15 = pd.read_csv(FIXTURES / "spy_m15_2013_10_04_11.csv")
+    intraday = pd.DataFrame({
+        "symbol": "SPY", "timeframe": "m15", "ts": pd.to_datetime(m15["bar_start_et"], utc=True),
+        **{c: m15[c] for c in ("open", "high", "low", "close")}, "volume": m15["volume"].astype(float),
+        "vwap": None, "trade_count": None,
+    })
+    day = pd.read_csv(FIXTURES / "spy_daily_2013_10.csv")
+    daily = pd.DataFrame({
+        "symbol": "SPY", "timeframe": "d1", "ts": pd.to_datetime(day["date"]).dt.tz_localize("UTC"),
+        **{c: day[c] for c in ("open", "high", "low", "close")}, "volume": day["volume"].astype(float),
+        "vwap": None, "trade_count": None,
+    })
+    frame = pd.concat([intraday, daily], ignore_index=True)
+    frame["ts"] = frame["ts"].astype("datetime64[ns, UTC]")
+    return frame[list(BAR_COLUMNS)]
+
+
+def clock_hour_bars(m15: pd.DataFrame, timeframe: str = "h1") -> pd.DataFrame:
+    """Alpaca-style hourly (or 4-hour) bars from 15-minute bars: clock-aligned, extended hours included
+    (its 09:00 ET bar holds 09:00-10:00 trades, pre-market included)."""
+    hours = 1 if timeframe == "h1" else 4
+    key = m15["ts"].dt.floor(f"{hours}h")
+    out = m15.sort_values("ts").groupby([m15["symbol"], key]).agg(
+        open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"),
+        volume=("volume", "sum")).reset_index().rename(columns={"level_1": "ts"})
+    out.columns = ["symbol", "ts", "open", "high", "low", "close", "volume"]
+    return out.assign(timeframe=timeframe, vwap=None, trade_count=None)[list(BAR_COLUMNS)]

@@ -160,8 +160,12 @@ def test_equity_m15_bars_across_pages(fake, clock):
     assert got["ts"].max() < pd.Timestamp(end)
 
     queries = fake.requests_to(STOCK_BARS)
-    served = _served_count(fake, EQUITIES, Timeframe.M15, start, end, None)
-    assert served == len(expected) + 3  # Alpaca's end is inclusive; the provider drops those
+    # Alpaca's end is inclusive: the provider asks up to a second before `end`, so the three bars that
+    # start at `end` are not served at all (and nothing served is dropped by the provider)
+    assert all(q["end"] == "2025-03-11T17:59:59+00:00" for q in queries)
+    assert _served_count(fake, EQUITIES, Timeframe.M15, start, end, None) == len(expected) + 3
+    served = _served_count(fake, EQUITIES, Timeframe.M15, start, end - dt.timedelta(seconds=1), None)
+    assert served == len(expected) == fake.bars_served["15Min"]
     assert len(queries) == _pages(served, 7) == len(fake.requests)
     assert all(q["symbols"] == "AAPL,MSFT,SPY" for q in queries)
     assert all(q["timeframe"] == "15Min" and q["adjustment"] == "raw" for q in queries)
@@ -207,7 +211,9 @@ def test_crypto_bars_across_pages(fake, clock, timeframe):
     queries = fake.requests_to(CRYPTO_BARS)
     assert fake.requests_to(STOCK_BARS) == []
     assert all(q["symbols"] == "BTC/USD,ETH/USD" for q in queries)
-    assert len(queries) == _pages(_served_count(fake, CRYPTOS, timeframe, start, end, None), 7)
+    served = _served_count(fake, CRYPTOS, timeframe, start, end - dt.timedelta(seconds=1), None)
+    assert served == len(expected)  # the bars stamped exactly at `end` are not asked for
+    assert len(queries) == _pages(served, 7)
 
 
 def test_mixed_equity_and_crypto_symbols(fake, clock):

@@ -46,6 +46,9 @@ def instance():
 
 
 def test_alpaca_bars_stored_equal_bars_served_across_pages(warehouse_url: str, instance) -> None:
+    """The server holds real SPY hourly and daily bars and no 15-minute bars: the asset asks for m15 and
+    d1 only (h1/h4 of US equities are derived from the regular-session m15 bars, so none are requested),
+    and stores every daily bar exactly as served, across pages."""
     add_symbols(warehouse_url, {"SPY": "us_equity"}, source="alpaca")
     instance.add_dynamic_partitions(symbol_partitions("us_equity").name, ["SPY"])
     served = spy_fixture_bars()
@@ -62,26 +65,28 @@ def test_alpaca_bars_stored_equal_bars_served_across_pages(warehouse_url: str, i
     with connect(warehouse_url) as conn:
         stored = pd.DataFrame(
             conn.execute("SELECT timeframe, ts, open, high, low, close, volume FROM market.ohlc_bars "
-                         "WHERE timeframe IN ('h1', 'd1') ORDER BY timeframe, ts").fetchall(),
+                         "WHERE timeframe <> ALL('{w1,mo1}') ORDER BY timeframe, ts").fetchall(),
             columns=["timeframe", "ts", "open", "high", "low", "close", "volume"],
         )
-    expected = served.sort_values(["timeframe", "ts"]).reset_index(drop=True)
-    assert len(stored) == len(expected) == 266 + 38
+    expected = served[served["timeframe"] == "d1"].sort_values("ts").reset_index(drop=True)
+    assert len(stored) == len(expected) == 38
     pd.testing.assert_frame_equal(
         stored.assign(ts=pd.to_datetime(stored["ts"], utc=True)),
         expected[["timeframe", "ts", "open", "high", "low", "close", "volume"]].astype({"ts": "datetime64[ns, UTC]"}),
         check_dtype=False,
     )
-    # one paginated request per timeframe: pages = ceil(rows / 7), at least one page for empty timeframes
-    pages = {tf: max(1, math.ceil(n / 7)) for tf, n in {"15Min": 0, "1Hour": 266, "4Hour": 0, "1Day": 38}.items()}
+    # one paginated request per fetched timeframe: pages = ceil(rows / 7), at least one page when empty;
+    # the 266 hourly bars the server holds are never asked for
+    pages = {tf: max(1, math.ceil(n / 7)) for tf, n in {"15Min": 0, "1Day": 38}.items()}
     by_tf: dict[str, int] = {}
     for q in bar_requests:
         by_tf[q["timeframe"]] = by_tf.get(q["timeframe"], 0) + 1
     assert by_tf == pages
     mat = result.asset_materializations_for_node("us_equity__ohlc_bars")[0]
     assert mat.metadata["provider"].value == "alpaca"
-    assert mat.metadata["run/provider_requests"].value == 4
-    assert markdown_counts(mat.metadata["run/rows_by_timeframe"]) == {"h1": 266, "d1": 38}
+    assert mat.metadata["run/provider_requests"].value == 2
+    assert markdown_counts(mat.metadata["run/rows_by_timeframe"]) == {"d1": 38}
+    assert mat.metadata["run/rows_received"].value == mat.metadata["run/rows_stored"].value == 38
     # no m15 data was served: coverage warns (WARN does not block) and names the short sessions
     coverage = next(c for c in result.get_asset_check_evaluations() if c.check_name == "session_coverage")
     assert not coverage.passed and coverage.severity == dg.AssetCheckSeverity.WARN
@@ -232,7 +237,7 @@ def test_error_quality_check_blocks_downstream_assets(warehouse_url: str, instan
     add_symbols(warehouse_url, {"SPY": "us_equity"}, source="alpaca")
     instance.add_dynamic_partitions(symbol_partitions("us_equity").name, ["SPY"])
     served = spy_fixture_bars()
-    bad = served.index[served["timeframe"] == "h1"][::10]  # 10% of the hourly bars
+    bad = served.index[served["timeframe"] == "d1"][::10]  # 10% of the daily bars
     served.loc[bad, "low"] = served.loc[bad, "high"] + 1.0  # low above high
     with FakeAlpaca(page_size=100) as fake:
         fake.bars = served

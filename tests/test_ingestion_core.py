@@ -65,17 +65,23 @@ def test_each_bad_row_kind_is_quarantined_with_its_reason(warehouse_url: str) ->
     report = ingest_bars(warehouse_url, provider, "us_equity", ids, DAYS, list(FETCHED_TIMEFRAMES), RunInfo())
     expected = {
         "missing price": 1, "non-positive price": 1, "high below low": 1, "high below open/close": 1,
-        "negative volume": 1, "timestamp not timezone-aware": 1, "duplicate bar": 1,
-        "duplicate bar with conflicting values": 2,
+        "negative volume": 1, "timestamp not timezone-aware": 1, "identical duplicate (collapsed)": 1,
+        "duplicate bar with conflicting values": 2, "not a trading session": 1,
     }
     with connect(warehouse_url) as conn:
         rows = dict(conn.execute("SELECT reason, count(*) FROM ops.bar_quarantine GROUP BY reason").fetchall())
         m15 = conn.execute("SELECT count(*) FROM market.ohlc_bars WHERE timeframe = 'm15'").fetchone()[0]
         raw = conn.execute("SELECT raw->>'open' FROM ops.bar_quarantine WHERE reason = 'missing price'").fetchone()
-    # the bar at 03:00 UTC belongs to no session of the requested days: it is not ours to store
+        sunday = conn.execute("SELECT session_date, partition_date FROM ops.bar_quarantine "
+                              "WHERE reason = 'not a trading session'").fetchone()
     assert {k: v for k, v in rows.items()} == expected
     assert report.rows_rejected == sum(expected.values())
     assert raw == (None,)
+    # the bar at 03:00 UTC is Sunday evening in New York: kept with the session it claims, under the
+    # requested partition it came with (it was dropped without a record before)
+    assert sunday == (dt.date(2025, 3, 2), dt.date(2025, 3, 3))
+    m15_request = next(a for a in report.requests if a.timeframe == "m15")
+    assert m15_request.received == 10 * 26 + 2 == m15_request.stored + m15_request.quarantined
     # every other m15 bar of the 10 sessions is stored: 26 per session, minus the 9 bad rows
     # (one conflicting duplicate pair removes the original row too)
     assert m15 == 10 * 26 - 8
@@ -83,10 +89,11 @@ def test_each_bad_row_kind_is_quarantined_with_its_reason(warehouse_url: str) ->
 
 def test_provider_failure_midway_writes_nothing(warehouse_url: str) -> None:
     ids = add_symbols(warehouse_url, {"AAPL": "us_equity", "MSFT": "us_equity"})
-    provider = FaultyProvider(SyntheticProvider(), fail_on=Timeframe.H4)
-    with pytest.raises(ProviderError, match="injected provider failure on h4"):
+    provider = FaultyProvider(SyntheticProvider(), fail_on=Timeframe.D1)
+    with pytest.raises(ProviderError, match="injected provider failure on d1"):
         ingest_bars(warehouse_url, provider, "us_equity", ids, DAYS, list(FETCHED_TIMEFRAMES), RunInfo())
-    assert provider.calls == [Timeframe.M15, Timeframe.H1, Timeframe.H4]
+    # the second request fails (h1 and h4 are derived from m15, never requested): nothing of the first stays
+    assert provider.calls == [Timeframe.M15, Timeframe.D1]
     assert bars_digest(warehouse_url)[0] == 0
     with connect(warehouse_url) as conn:
         status, error = conn.execute("SELECT status, error FROM market.ingestion_runs").fetchone()
@@ -118,7 +125,7 @@ def test_failure_mid_write_leaves_whole_partitions_and_a_retry_resumes(
             "SELECT session_date, count(DISTINCT timeframe) FROM market.ohlc_bars "
             "WHERE timeframe <> ALL('{w1,mo1}') GROUP BY 1 ORDER BY 1").fetchall()
     assert [d for d, _ in per_day] == days[:21]  # chunk 1 committed whole, chunk 2 rolled back
-    assert all(n == 4 for _, n in per_day)
+    assert all(n == 4 for _, n in per_day)  # m15, d1 fetched; h1, h4 derived in the same transaction
 
     monkeypatch.setattr(ingest_module, "write_bar_chunk", real_write)
     provider = FaultyProvider(SyntheticProvider())
@@ -136,7 +143,9 @@ def test_failure_mid_write_leaves_whole_partitions_and_a_retry_resumes(
 
 def test_real_reverse_split_adjusts_like_the_vendor(warehouse_url: str) -> None:
     """AIG 1:20 reverse split effective 2009-07-01 (real data): adjusted closes follow the vendor's
-    split-adjusted closes exactly (up to the constant normalisation)."""
+    split-adjusted closes exactly (up to the constant normalisation). The vendor's bad print of
+    2009-05-05 (high 20.98 between closes of 1.50 and 1.86) is quarantined; the 20x level shift of the
+    split, with no corporate action known yet at ingestion, is not."""
     from swiftbolt.market_data.corporate_actions import write_corporate_actions
     from swiftbolt.providers.alpaca import AlpacaProvider
 
@@ -157,7 +166,12 @@ def test_real_reverse_split_adjusts_like_the_vendor(warehouse_url: str) -> None:
                                   trading_url=fake.trading_url)
         report = ingest_bars(warehouse_url, provider, "us_equity", ids, days, [Timeframe.D1], RunInfo())
         actions = provider.corporate_actions(["AIG"], days[0], days[-1])
-    assert report.rows_written == len(fixture)
+    assert report.rows_written == len(fixture) - 1
+    assert report.rejected_by_reason == {"implausible jump vs neighbouring bars": 1}
+    with connect(warehouse_url) as conn:
+        bad_print = conn.execute("SELECT session_date, raw->>'high' FROM ops.bar_quarantine").fetchall()
+    assert bad_print == [(dt.date(2009, 5, 5), "20.98")]
+    fixture = fixture[fixture["date"] != "2009-05-05"]
     with connect(warehouse_url) as conn, conn.transaction():
         write_corporate_actions(conn, actions, ids, days[0], days[-1], "alpaca")
     with connect(warehouse_url) as conn:

@@ -1,11 +1,12 @@
 """Quality and coverage assessment of bar partitions (symbol x trading day), for the asset checks.
 
-Quality: rows quarantined for a data fault (prices, volume, timestamps, duplicates) against rows
-stored. Rows outside the regular session (e.g. Alpaca's extended-hours bars) are counted apart and do
-not fail the check. Coverage is judged by what should exist at the moment the check looks
-(judge_sessions): a closed session must have its daily bar (ERROR otherwise) and the full count of m15
-bars the calendar implies, early closes included (WARN otherwise); a session still open is complete up
-to its last ended bar and needs no daily bar yet.
+Quality: rows quarantined for a data fault (prices, volume, timestamps, conflicting duplicates,
+implausible jumps) against rows stored, counting the quarantined rows a partition's requests returned
+(`partition_date`). Rows outside the regular session (e.g. Alpaca's extended-hours bars) and identical
+duplicates collapsed into one are counted apart and do not fail the check. Coverage is judged by what
+should exist at the moment the check looks (judge_sessions): a closed session must have its daily bar
+(ERROR otherwise) and the full count of m15 bars the calendar implies, early closes included (WARN
+otherwise); a session still open is complete up to its last ended bar and needs no daily bar yet.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import psycopg
 
 from swiftbolt import clock
 from swiftbolt.calendars.sessions import sessions
-from swiftbolt.market_data.validation import SESSION_REASONS
+from swiftbolt.market_data.validation import NOT_FAULTS
 
 
 @dataclass(frozen=True)
@@ -75,17 +76,17 @@ def assess_partitions(
     days = [p[1] for p in pairs]
     quarantined = conn.execute(
         """
-        SELECT q.session_date, s.ticker, q.reason, count(*) FROM ops.bar_quarantine q
+        SELECT q.partition_date, s.ticker, q.reason, count(*) FROM ops.bar_quarantine q
         JOIN market.symbols s ON s.id = q.symbol_id
         JOIN unnest(%s::bigint[], %s::date[]) AS p(symbol_id, session_date)
-          ON q.symbol_id = p.symbol_id AND q.session_date = p.session_date
+          ON q.symbol_id = p.symbol_id AND q.partition_date = p.session_date
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
         """,
         (ids, days),
     ).fetchall()
     for _, _, reason, n in quarantined:
         out.rejected_by_reason[reason] = out.rejected_by_reason.get(reason, 0) + int(n)
-    out.quarantined = [(d, t, r, int(n)) for d, t, r, n in quarantined if r not in SESSION_REASONS]
+    out.quarantined = [(d, t, r, int(n)) for d, t, r, n in quarantined if r not in NOT_FAULTS]
     counts = conn.execute(
         """
         SELECT s.ticker, d.session_date, d.timeframe, d.bar_count FROM market.bar_datasets d
@@ -97,7 +98,7 @@ def assess_partitions(
     ).fetchall()
     stored = {(t, d, tf): int(n) for t, d, tf, n in counts}
     total_rows = sum(stored.values())
-    quality_rejects = sum(n for r, n in out.rejected_by_reason.items() if r not in SESSION_REASONS)
+    quality_rejects = sum(n for r, n in out.rejected_by_reason.items() if r not in NOT_FAULTS)
     out.reject_ratio = quality_rejects / max(1, quality_rejects + total_rows)
     if quality_rejects == 0:
         out.quality_message = f"no data faults in {len(pairs)} partitions ({total_rows} rows stored)"

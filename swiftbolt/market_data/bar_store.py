@@ -24,7 +24,8 @@ BAR_TABLE_COLUMNS = (
     "vwap", "trade_count", "provider", "ingestion_run_id",
 )
 QUARANTINE_COLUMNS = (
-    "symbol_id", "timeframe", "session_date", "ts", "provider", "reason", "raw", "ingestion_run_id",
+    "symbol_id", "timeframe", "session_date", "partition_date", "ts", "provider", "reason", "raw",
+    "ingestion_run_id",
 )
 _CHECKSUM_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 
@@ -78,7 +79,8 @@ def write_bar_chunk(
     """Replace the partitions (symbol_ids x session_dates) of `timeframes` with `bars`, record
     quarantine, datasets, coverage and checkpoints, and re-derive w1/mo1. Caller owns the
     transaction. `bars` has BAR_COLUMNS + session_date + symbol_id; `rejected` the quarantine columns
-    (symbol_id, timeframe, session_date, ts, reason, raw)."""
+    (symbol_id, timeframe, session_date = the session the row claims, partition_date = the requested
+    session it is kept under, ts, reason, raw)."""
     stats = ChunkStats()
     tf_values = [t.value for t in timeframes]
     first, last = min(session_dates), max(session_dates)
@@ -89,9 +91,10 @@ def write_bar_chunk(
         "AND session_date = ANY(%s)",
         (symbol_ids, tf_values, session_dates),
     )
+    # quarantined rows belong to the partition they arrived with, whatever session they claim
     conn.execute(
         "DELETE FROM ops.bar_quarantine WHERE symbol_id = ANY(%s) AND timeframe = ANY(%s) "
-        "AND session_date = ANY(%s)",
+        "AND partition_date = ANY(%s)",
         (symbol_ids, tf_values, session_dates),
     )
     if not bars.empty:
@@ -123,7 +126,8 @@ def _write_datasets(
     if rejected.empty:
         ds["rejected_count"] = 0
     else:
-        rej = rejected.groupby(keys).size().rename("rejected_count").reset_index()
+        by_partition = rejected.drop(columns="session_date").rename(columns={"partition_date": "session_date"})
+        rej = by_partition.groupby(keys).size().rename("rejected_count").reset_index()
         ds = ds.merge(rej, on=keys, how="left")
         ds["rejected_count"] = ds["rejected_count"].fillna(0).astype(int)
     ds = ds.assign(provider=provider, ingestion_run_id=run_id)

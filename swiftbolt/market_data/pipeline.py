@@ -37,6 +37,27 @@ class BarsRunReport:
         return sum(r.rows_rejected for r in self.ingests)
 
     @property
+    def rows_received(self) -> int:
+        return sum(r.rows_received for r in self.ingests)
+
+    @property
+    def rows_derived(self) -> int:
+        return sum(r.rows_derived for r in self.ingests)
+
+    @property
+    def rows_stored(self) -> int:
+        """Rows stored as the provider sent them (written minus derived)."""
+        return self.rows_written - self.rows_derived
+
+    def requests(self) -> pd.DataFrame:
+        """One row per provider request: timeframe, window, received = stored + quarantined."""
+        return pd.DataFrame(
+            [(a.timeframe, str(a.start), str(a.end), a.received, a.stored, a.quarantined)
+             for r in self.ingests for a in r.requests],
+            columns=["timeframe", "start", "end", "received", "stored", "quarantined"],
+        )
+
+    @property
     def provider_requests(self) -> int:
         return sum(r.provider_requests for r in self.ingests)
 
@@ -127,12 +148,12 @@ def partition_summaries(
                  "ingestion_run_id"])
     rejected = pd.DataFrame(conn.execute(
         """
-        SELECT q.symbol_id, q.session_date, q.reason, count(*)
+        SELECT q.symbol_id, q.partition_date, q.reason, count(*)
         FROM ops.bar_quarantine q
         JOIN unnest(%s::bigint[], %s::date[]) AS p(symbol_id, session_date)
-          ON q.symbol_id = p.symbol_id AND q.session_date = p.session_date
-        JOIN market.bar_datasets d ON d.symbol_id = q.symbol_id AND d.session_date = q.session_date
-          AND d.timeframe = q.timeframe AND d.ingestion_run_id = q.ingestion_run_id
+          ON q.symbol_id = p.symbol_id AND q.partition_date = p.session_date
+        WHERE q.ingestion_run_id IN (SELECT d.ingestion_run_id FROM market.bar_datasets d
+                                     WHERE d.symbol_id = q.symbol_id AND d.session_date = q.partition_date)
         GROUP BY 1, 2, 3
         """, params).fetchall(), columns=["symbol_id", "session_date", "reason", "rows"])
     keys = pd.DataFrame({"symbol_id": params[0], "session_date": params[1]})

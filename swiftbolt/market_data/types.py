@@ -42,9 +42,12 @@ class Timeframe(StrEnum):
         return self.minutes is not None
 
 
-FETCHED_TIMEFRAMES: tuple[Timeframe, ...] = (Timeframe.M15, Timeframe.H1, Timeframe.H4, Timeframe.D1)
+# What the bar assets ask providers for. h1 and h4 are derived from the stored regular-session m15
+# bars, anchored at the session open (swiftbolt/marketdata/session_bars.py); w1 and mo1 from d1.
+# Providers still serve h1/h4 when asked (the interface covers every intraday timeframe).
+FETCHED_TIMEFRAMES: tuple[Timeframe, ...] = (Timeframe.M15, Timeframe.D1)
 OPTIONAL_FETCHED_TIMEFRAMES: tuple[Timeframe, ...] = (Timeframe.M1, Timeframe.M5)
-DERIVED_TIMEFRAMES: tuple[Timeframe, ...] = (Timeframe.W1, Timeframe.MO1)
+DERIVED_TIMEFRAMES: tuple[Timeframe, ...] = (Timeframe.H1, Timeframe.H4, Timeframe.W1, Timeframe.MO1)
 
 BAR_COLUMNS: tuple[str, ...] = (
     "symbol", "timeframe", "ts", "open", "high", "low", "close", "volume", "vwap", "trade_count",

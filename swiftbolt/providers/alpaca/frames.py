@@ -95,12 +95,13 @@ def bars_frame(
 
 
 def _finish_bars(frames: list[pd.DataFrame], start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+    """Every row Alpaca returned, sorted by symbol and ts. Nothing is dropped or merged here: rows
+    outside [start, end) and duplicates (e.g. across pages) are the validation's to quarantine, so
+    each one is accounted for."""
     frames = [f for f in frames if not f.empty]
     if not frames:
         return empty_frame(BAR_COLUMNS)
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    df = df[(df["ts"] >= pd.Timestamp(start)) & (df["ts"] < pd.Timestamp(end))]
-    df = df.drop_duplicates(["symbol", "ts"], keep="last")
     return df.sort_values(["symbol", "ts"], kind="stable").reset_index(drop=True)
 
 

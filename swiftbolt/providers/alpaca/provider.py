@@ -188,17 +188,20 @@ class AlpacaProvider:
             return empty_frame(BAR_COLUMNS)
         equities = [s for s in unique if "/" not in s]
         cryptos = [s for s in unique if "/" in s]
+        # Alpaca's `end` is inclusive: ask up to one second before `end`, so a request returns
+        # [start, end) for bars stamped on whole seconds (all of Alpaca's are) and no row is dropped here.
+        last = end - dt.timedelta(seconds=1)
         frames: list[pd.DataFrame] = []
         for chunk in _chunks(equities, SYMBOLS_PER_REQUEST):
             request = StockBarsRequest(
-                symbol_or_symbols=chunk, timeframe=tf, start=start, end=end,
+                symbol_or_symbols=chunk, timeframe=tf, start=start, end=last,
                 adjustment=Adjustment.RAW, feed=self._feed,
             )
             with self._failures(f"bars request for {_symbols_label(chunk)} {tf.value}"):
                 raw = self._stock.get_stock_bars(request)
                 frames.append(bars_frame(raw, timeframe, daily_tz=NEW_YORK))
         for chunk in _chunks(cryptos, SYMBOLS_PER_REQUEST):
-            request = CryptoBarsRequest(symbol_or_symbols=chunk, timeframe=tf, start=start, end=end)
+            request = CryptoBarsRequest(symbol_or_symbols=chunk, timeframe=tf, start=start, end=last)
             with self._failures(f"crypto bars request for {_symbols_label(chunk)} {tf.value}"):
                 raw = self._crypto.get_crypto_bars(request)
                 frames.append(bars_frame(raw, timeframe, daily_tz=None))
