@@ -13,9 +13,9 @@ Checks, in order (a row gets the first reason that applies), over every column o
   low <= open/close).
 * `volume`: present, finite, >= 0 ("negative volume"), notional volume x price at most MAX_NOTIONAL
   ("volume above the ceiling").
-* `vwap`: null, or finite, positive and at most MAX_PRICE ("invalid vwap"). It is not required to lie
-  in [low, high]: consolidated-tape VWAPs count trades (odd lots, some conditions) that do not set the
-  bar's high and low.
+* `vwap`: null, or finite, positive (0 only on a bar without volume) and at most MAX_PRICE ("invalid
+  vwap"). It is not required to lie in [low, high]: consolidated-tape VWAPs count trades (odd lots,
+  some conditions) that do not set the bar's high and low.
 * `trade_count`: null, or a whole number in [0, MAX_TRADE_COUNT] ("invalid trade count"); a negative
   count is quarantined here instead of failing the whole range on the table's CHECK.
 * the key (symbol, ts): duplicates with different values are all rejected, every version ("duplicate
@@ -233,7 +233,7 @@ def validate_bars(
     reject(lo > np.minimum(o, c), "low above open/close")
     reject(volume.isna() | (volume < 0), "negative volume")
     reject(volume * np.where(vwap > 0, vwap, c) > MAX_NOTIONAL, "volume above the ceiling")
-    reject(vwap.notna() & ((vwap <= 0) | (vwap > MAX_PRICE)), "invalid vwap")
+    reject(vwap.notna() & ((vwap < 0) | ((vwap == 0) & (volume > 0)) | (vwap > MAX_PRICE)), "invalid vwap")
     reject(trades.notna() & ((trades < 0) | (trades > MAX_TRADE_COUNT) | (trades != np.floor(trades))),
            "invalid trade count")
     if window is not None:
