@@ -43,7 +43,7 @@ class Timeframe(StrEnum):
 
 
 # What the bar assets ask providers for. h1 and h4 are derived from the stored regular-session m15
-# bars, anchored at the session open (swiftbolt/marketdata/session_bars.py); w1 and mo1 from d1.
+# bars, anchored at the session open (swiftbolt/market_data/session_bars.py); w1 and mo1 from d1.
 # Providers still serve h1/h4 when asked (the interface covers every intraday timeframe).
 FETCHED_TIMEFRAMES: tuple[Timeframe, ...] = (Timeframe.M15, Timeframe.D1)
 OPTIONAL_FETCHED_TIMEFRAMES: tuple[Timeframe, ...] = (Timeframe.M1, Timeframe.M5)
