@@ -38,12 +38,12 @@ def _db(args: argparse.Namespace) -> int:
 def _check_configuration() -> None:
     """Refuse bad settings (history start, extra timeframes, after-close buffer, the universe file)
     with their one-line error before anything is started or migrated."""
-    from swiftbolt.automation import after_close_buffer
-    from swiftbolt.settings import check_settings
+    from swiftbolt.settings import after_close_buffer, check_settings, market_data_settings
     from swiftbolt.universe import load_universe
 
     check_settings()
     after_close_buffer()
+    market_data_settings()
     load_universe()
 
 
