@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets import dbt, features, market_data, reference
+from assets import dbt, features, forecasts, market_data, reference
 from assets.partitions import market_partitions
 from resources import WarehouseResource
 from resources.market_data import market_data_from_env
@@ -28,6 +28,7 @@ def build_definitions() -> dg.Definitions:
         if market == "us_equity":
             market_assets.append(market_data.build_corporate_actions(market))
         market_assets.extend(build(market) for build in features.FEATURE_BUILDERS)
+        market_assets.extend(forecasts.build_forecast_assets(market))
         assets.extend(market_assets)
         jobs.append(
             dg.define_asset_job(
