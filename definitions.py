@@ -47,7 +47,7 @@ def build_definitions() -> dg.Definitions:
         asset_checks=checks,
         jobs=jobs,
         schedules=automation.schedules,
-        sensors=automation.sensors,
+        sensors=[*automation.sensors, forecasts.build_model_automation_sensor(list(MARKETS))],
         resources={
             "warehouse": WarehouseResource(),
             "market_data": market_data_from_env(),

@@ -230,6 +230,18 @@ def build_ml_forecasts(market: str) -> dg.AssetsDefinition:
     return ml_forecasts
 
 
+def build_model_automation_sensor(markets: list[str]) -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the weekly condition of every market's forecast_models (Dagster's default automation
+    sensor starts stopped; this one runs by default so the weekly retrain needs no click)."""
+    return dg.AutomationConditionSensorDefinition(
+        "forecast_models_automation_sensor",
+        target=dg.AssetSelection.assets(*[_key(m, "forecast_models") for m in markets]),
+        default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=300,
+        description="Requests the latest complete week of <market>/forecast_models once per week, after "
+                    f"{MODEL_CRON} in the market's timezone (the weekly retrain).",
+    )
+
+
 def build_forecast_assets(market: str) -> list[dg.AssetsDefinition]:
     """Every forecast asset of a market, in dependency order."""
     return [build_forecast_models(market), build_lgbm_forecasts(market), build_prophet_forecasts(market),

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from assets.features import build_feature_rows, build_sr_levels, build_supertrend_signals
-from assets.forecasts import build_forecast_assets, model_partitions
+from assets.forecasts import build_forecast_assets, build_model_automation_sensor, model_partitions
 from assets.partitions import symbol_partitions
 from resources import WarehouseResource
 from swiftbolt.calendars import session_dates
@@ -140,3 +140,22 @@ def test_model_asset_data_version_is_the_model_hash_and_short_history_gets_a_rea
         assert meta["rows"].value == 0
         assert meta["no_forecast_reason"].value.startswith(("not enough history", "no base forecasts"))
     assert model_partitions(MARKET).time_window_for_partition_key(MODEL_WEEK).end.date() == dt.date(2024, 6, 10)
+
+
+def test_models_train_weekly_once_the_week_is_over() -> None:
+    """The automation condition requests the week that just ended, once, after Monday 01:00 New York."""
+    models = build_forecast_assets(MARKET)[0]
+    defs = dg.Definitions(assets=[models], resources={"warehouse": dg.ResourceDefinition.none_resource()})
+    requested, cursor = [], None
+    with dg.instance_for_test() as instance:
+        for hour in (dt.datetime(2024, 6, 10, 4, tzinfo=dt.UTC), dt.datetime(2024, 6, 10, 6, tzinfo=dt.UTC),
+                     dt.datetime(2024, 6, 10, 7, tzinfo=dt.UTC), dt.datetime(2024, 6, 17, 6, tzinfo=dt.UTC)):
+            result = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=hour,
+                                                       cursor=cursor)
+            cursor = result.cursor
+            requested.append(sorted(result.get_requested_partitions(models.key)))
+    # 04:00 UTC = 00:00 New York: too early; 06:00: week of June 3 (trained on its last session, June 7)
+    assert requested == [[], [MODEL_WEEK], [], ["2024-06-10"]]
+    sensor = build_model_automation_sensor([MARKET])
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.asset_selection.resolve([models]) == {models.key}
