@@ -560,8 +560,16 @@ def ensemble_forecasts(conn: psycopg.Connection, market: str, requests: Mapping[
     # context of D
     feature_set = current_feature_set(conn)
     ctx = store.load_context(conn, feature_set.id if feature_set else None, symbol_ids, days[0], days[-1])
-    ctx["forecast_date"] = pd.to_datetime(ctx["session_date"]).dt.date
-    keys = keys.merge(ctx.drop(columns=["session_date"]), on=["symbol_id", "forecast_date"], how="left")
+    # levels are in adjusted prices; put them in D's traded prices, the units of base_close
+    closes = load_closes(conn, symbol_ids, days[0], days[-1])
+    ctx = ctx.merge(closes.assign(session_date=closes["session_date"].dt.date), on=["symbol_id", "session_date"],
+                    how="left")
+    to_traded = (ctx["raw_close"] / ctx["close"]).to_numpy(float)
+    for col in ("supertrend_line", "nearest_support", "nearest_resistance"):
+        ctx[col] = ctx[col].to_numpy(float) * to_traded
+    ctx["forecast_date"] = ctx["session_date"]
+    keys = keys.merge(ctx.drop(columns=["session_date", "close", "raw_close"]), on=["symbol_id", "forecast_date"],
+                      how="left")
     meta = pd.DataFrame({"symbol_id": keys["symbol_id"], "session_date": pd.to_datetime(keys["forecast_date"]),
                          "sigma_60": keys["volatility"], "raw_close": keys["base_close"],
                          "pos": index.positions(pd.to_datetime(keys["forecast_date"]))})
