@@ -324,7 +324,7 @@ def test_every_schedule_and_sensor_is_described() -> None:
     assert set(sensors) == {
         "us_equity_after_close_sensor", "crypto_after_close_sensor", "us_equity_symbol_universe_sensor",
         "crypto_symbol_universe_sensor", "run_failure_alert_sensor", "run_recovery_sensor",
-        "session_freshness_sensor", "calendar_reconciliation_sensor",
+        "session_freshness_sensor", "calendar_reconciliation_sensor", "forecast_models_automation_sensor",
     }
     for item in [*schedules.values(), *sensors.values()]:
         assert item.description and len(item.description) > 40, item.name
