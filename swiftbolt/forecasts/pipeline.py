@@ -248,7 +248,8 @@ def _finish(conn: psycopg.Connection, report: ForecastReport, ids: Mapping[str, 
              "ci_lower", "ci_upper"]].head(20)
     for r in results.values():
         if r.rows == 0 and r.reason is None:
-            r.reason = "; ".join(f"{h}: {why}" for h, why in r.notes.items()) or "no forecast"
+            why = sorted(set(r.notes.values()))
+            r.reason = why[0] if len(why) == 1 else "; ".join(f"{h}: {w}" for h, w in r.notes.items()) or "no forecast"
     report.partitions = list(results.values())
     report.seconds = time.perf_counter() - t0
     return report
