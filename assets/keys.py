@@ -37,3 +37,11 @@ def sr_levels(market: Market | str) -> dg.AssetKey:
 
 def supertrend_signals(market: Market | str) -> dg.AssetKey:
     return market_asset(market, "supertrend_signals")
+
+
+def forecast_models(market: Market | str) -> dg.AssetKey:
+    return market_asset(market, "forecast_models")
+
+
+def ml_forecasts(market: Market | str) -> dg.AssetKey:
+    return market_asset(market, "ml_forecasts")

@@ -90,6 +90,12 @@ def test_definitions_match_the_snapshot() -> None:
 # Tables written by something other than an asset, with the writer.
 NOT_WRITTEN_BY_ASSETS = {
     "ops.alerts": "sensors/alerting.py through swiftbolt/alerts.py",
+    "ml.model_weights": "nothing yet: the evaluations domain's model_weights asset (read by ml_forecasts)",
+}
+# Tables several assets write, each its own rows (the column that tells them apart).
+SHARED_BY_ASSETS = {
+    "ml.ml_forecasts": "model_type",
+    "ml.forecast_points": "the forecast's model_type",
 }
 _CREATE_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?([a-z_]+\.[a-z_0-9]+)\s*\(", re.IGNORECASE)
 
@@ -105,7 +111,7 @@ def test_every_table_has_exactly_one_writer() -> None:
             # per-market assets write the same table for their market: one writer per asset name
             writers.setdefault(table, []).append(key.path[-1])
     for table, names in writers.items():
-        assert len(set(names)) == 1, f"{table} is written by {sorted(set(names))}"
+        assert len(set(names)) == 1 or table in SHARED_BY_ASSETS, f"{table} is written by {sorted(set(names))}"
         assert table in created, f"{table} is declared written but no migration creates it"
     unowned = created - set(writers) - set(NOT_WRITTEN_BY_ASSETS)
     assert not unowned, f"tables without a writing asset: {sorted(unowned)}"
