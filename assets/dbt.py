@@ -7,9 +7,13 @@ Exports for definitions.py:
     analytics_job         an asset job that runs `dbt build` over every model
 
 The manifest (dbt_project/target/manifest.json) is generated, never committed: `prepare_dbt_manifest()`
-(`python -m assets.dbt`, called by the install step) runs `dbt parse`; under `dagster dev` every load
-re-parses (as DbtProject.prepare_if_dev would); and importing this module parses when the manifest is missing or older
-than a file of the project, so a fresh clone's `dagster definitions validate` works either way.
+(`python -m assets.dbt`, called by the install step) runs `dbt parse`; importing this module parses again only
+when the manifest is missing, older than a file of the project (so edits show on reload under `dagster dev`),
+or was parsed for another connection profile. dbt's partial parsing is valid only for the profile it was
+parsed with (host, port, database, user...: "Unable to do partial parsing because profile has changed"), so the
+parse uses the connection the runs use, and every run's `dbt build` starts from a valid partial parse.
+Re-parsing at every load under `dagster dev` (DbtProject.prepare_if_dev) is not done: every run and step
+process loads the code location, and a parse there cost 5-10 s per process.
 """
 
 import contextlib
@@ -145,19 +149,51 @@ def _project_files() -> Iterator[Path]:
             yield path
 
 
-def manifest_is_stale() -> bool:
-    """True when the manifest is missing or older than a file of the dbt project."""
+PROFILE_STAMP = "swiftbolt_profile.txt"  # beside the manifest: the profile the partial parse is valid for
+
+
+def _runtime_profile_env() -> dict[str, str]:
+    """The profile environment of the runs (the project's warehouse), or {} (profiles.yml's defaults) when the
+    settings are invalid: importing the code location must not fail on them."""
+    from swiftbolt.errors import SwiftboltError
+
+    try:
+        return dbt_env(warehouse_url())
+    except SwiftboltError:
+        return {}
+
+
+def profile_fingerprint(env: Mapping[str, str]) -> str:
+    """What dbt's partial parsing depends on in the profile (connection details; never the password)."""
+    shown = {k: v for k, v in sorted(env.items()) if k != ENV_PASSWORD}
+    return json.dumps(shown, sort_keys=True)
+
+
+def _stamp_path() -> Path:
+    return dbt_project.manifest_path.with_name(PROFILE_STAMP)
+
+
+def manifest_is_stale(env: Mapping[str, str] | None = None) -> bool:
+    """True when the manifest is missing, older than a file of the dbt project, or parsed for another
+    connection profile than `env` (default: the runs' profile)."""
     manifest = dbt_project.manifest_path
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime
-    return any(p.stat().st_mtime > built for p in _project_files())
+    if any(p.stat().st_mtime > built for p in _project_files()):
+        return True
+    stamp = _stamp_path()
+    wanted = profile_fingerprint(_runtime_profile_env() if env is None else env)
+    return not stamp.exists() or stamp.read_text() != wanted
 
 
-def prepare_dbt_manifest() -> Path:
-    """Run `dbt parse` (needs no database) and install its manifest as dbt_project/target/manifest.json.
-    The install step calls it: `python -m assets.dbt`. Each parse writes into its own directory and the
-    manifest is moved into place atomically, so concurrent callers never read a half-written file."""
+def prepare_dbt_manifest(env: Mapping[str, str] | None = None) -> Path:
+    """Run `dbt parse` (needs no database) with the runs' connection profile (`env`, default the project's
+    warehouse) and install its manifest as dbt_project/target/manifest.json and its partial parse (which
+    dagster-dbt copies into each run's target). The install step calls it: `python -m assets.dbt`. Each parse
+    writes into its own directory and the files are moved into place atomically, so concurrent callers never
+    read a half-written file."""
+    env = _runtime_profile_env() if env is None else dict(env)
     target = dbt_project.project_dir / dbt_project.target_path
     scratch = target / f".parse-{uuid.uuid4().hex[:12]}"
     try:
@@ -165,11 +201,14 @@ def prepare_dbt_manifest() -> Path:
             project_dir=os.fspath(DBT_PROJECT_DIR), profiles_dir=os.fspath(DBT_PROJECT_DIR),
             dbt_executable=DBT_EXECUTABLE,
         )
-        parser.cli(["parse", "--quiet"], target_path=scratch).wait()
+        with _environment(env):
+            parser.cli(["parse", "--quiet"], target_path=scratch).wait()
         if not (scratch / "manifest.json").exists():
             raise RuntimeError(f"dbt parse wrote no manifest into {scratch}; run `dbt parse` in {DBT_PROJECT_DIR}")
         if (scratch / "partial_parse.msgpack").exists():  # dagster-dbt seeds each run's target with it
             os.replace(scratch / "partial_parse.msgpack", target / "partial_parse.msgpack")
+        (scratch / PROFILE_STAMP).write_text(profile_fingerprint(env))
+        os.replace(scratch / PROFILE_STAMP, _stamp_path())
         os.replace(scratch / "manifest.json", dbt_project.manifest_path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -177,8 +216,7 @@ def prepare_dbt_manifest() -> Path:
 
 
 def _ensure_manifest() -> None:
-    # `dagster dev` (DbtProject.prepare_if_dev's condition): re-parse on every load, so edits show on reload
-    if os.environ.get("DAGSTER_IS_DEV_CLI") or manifest_is_stale():
+    if manifest_is_stale():
         logger.info("preparing the dbt manifest (dbt parse)")
         prepare_dbt_manifest()
 
