@@ -22,7 +22,7 @@ from swiftbolt.marketdata.ingest import RunInfo, ingest_bars
 from swiftbolt.marketdata.quotes import write_quotes
 from swiftbolt.marketdata.types import FETCHED_TIMEFRAMES, OPTIONAL_FETCHED_TIMEFRAMES, Timeframe
 from swiftbolt.settings import extra_timeframes, history_start
-from swiftbolt.universe import active_symbols
+from swiftbolt.universe import active_symbols, not_in_universe_reason
 
 OWNERS = ["team:data-engineering"]
 BARS_CODE_VERSION = "1"
@@ -107,8 +107,7 @@ def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
             known = active_symbols(conn, market)
         unknown = sorted(set(by_symbol) - set(known))
         if unknown:
-            raise dg.Failure(f"symbols {unknown} are not active {market} symbols in market.symbols; "
-                             "materialize market/symbols first")
+            raise dg.Failure(not_in_universe_reason(market, unknown))
         # a rectangle of partitions (the usual case) is one ingest; anything else one ingest per symbol
         groups: dict[tuple[dt.date, ...], list[str]] = {}
         for symbol, dates in by_symbol.items():
