@@ -21,8 +21,10 @@ demo: install ## set up everything and materialize the default pipeline headless
 test: install ## the whole suite against a real PostgreSQL (embedded unless SWIFTBOLT_TEST_DATABASE_URL)
 	$(BIN)/python -m pytest
 
-ui: install ## Dagster webserver + daemon on the project's instance
-	$(BIN)/swiftbolt ui
+PORT ?= 3000
+
+ui: install ## Dagster webserver + daemon + code server on the project's instance: make ui [PORT=3401]
+	$(BIN)/swiftbolt ui --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,15 +1,36 @@
-"""The default pipeline, run headless: reference data, then every market's partitioned assets for
-its active symbols over recent sessions (one run per market for the whole range)."""
+"""The default pipeline, run headless (the demo): reference data; each market's daily pipeline for its
+active symbols over recent closed sessions (one run per market for the whole range); the intraday
+refresh of a session that is open now (what the 15-minute schedule would have done); one dbt build of
+the analytics schema at the end. Each step reports progress while its run goes (`Progress`)."""
+
+from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import dagster as dg
 
 from assets.partitions import symbol_partitions, trading_day_partitions
+from sensors.common import RUN_KIND_TAG, SESSION_TAG, range_tags
+from swiftbolt import clock
+from swiftbolt.calendars import timing
 from swiftbolt.db.connection import connect
 from swiftbolt.db.warehouse import warehouse_url
 from swiftbolt.markets import MARKETS
 from swiftbolt.universe import active_symbols
+
+# Dagster's console logger of each run: every event at INFO and above. The demo sends it to its log file.
+RUN_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+DBT_STEP = "swiftbolt_dbt_models"
+
+
+class PipelineError(SystemExit):
+    """A run of the default pipeline failed (one line, naming the run)."""
 
 
 def _require_success(result: dg.ExecuteInProcessResult, what: str) -> None:
@@ -17,7 +38,7 @@ def _require_success(result: dg.ExecuteInProcessResult, what: str) -> None:
         return
     failures = [e.message for e in result.all_events if e.is_step_failure or e.is_failure]
     reason = failures[-1].splitlines()[0] if failures and failures[-1] else "see the run in the UI"
-    raise SystemExit(f"swiftbolt: error: {what} failed (run {result.run_id[:8]}): {reason}")
+    raise PipelineError(f"swiftbolt: error: {what} failed (run {result.run_id[:8]}): {reason}")
 
 
 def sync_symbol_partitions(instance: dg.DagsterInstance, market: str, tickers: list[str]) -> None:
@@ -36,63 +57,143 @@ def recent_closed_sessions(market: str, days: int, now: dt.datetime | None = Non
     """The last `days` trading-day partition keys whose session has closed."""
     from swiftbolt.calendars.sessions import sessions
 
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or clock.utc_now()
     keys = trading_day_partitions(market).get_partition_keys()
     cal = sessions(market, dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1])).set_index("date")
     closed = [k for k in keys if cal.loc[dt.date.fromisoformat(k), "close_utc"] <= now]
     return closed[-days:]
 
 
-# The console shows warnings only: the summary is the demo's output; every event is in the UI's run view.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+class Progress:
+    """Where a step reports: `start(title)`, `advance(label)` per finished step of its run, `done(text)`."""
+
+    def start(self, title: str) -> None: ...
+
+    def advance(self, label: str) -> None: ...
+
+    def done(self, text: str) -> None: ...
 
 
-def run_default_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, days: int) -> list[str]:
-    """Materialize reference data, then each market's bars for all active symbols over the last
-    `days` closed sessions as one ranged run. Returns summary lines."""
-    summary: list[str] = []
-    result = defs.resolve_job_def("daily_refresh_job").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=QUIET
-    )
-    _require_success(result, "daily_refresh_job")
+def step_label(step_key: str) -> str:
+    """A run step's short name: us_equity__feature_rows -> feature_rows, the dbt step -> dbt build."""
+    if step_key == DBT_STEP:
+        return "dbt build"
+    return step_key.split("__", 1)[1] if "__" in step_key else step_key
+
+
+@contextmanager
+def watch_run(instance: dg.DagsterInstance, run_id: str, on_step: Callable[[str], None],
+              interval: float = 0.5) -> Iterator[None]:
+    """While the block runs, call on_step("<step> 1.2s") for every step of the run that finishes (read from
+    the run's event log by a background thread)."""
+    stop = threading.Event()
+    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+
+    def poll() -> None:
+        cursor: str | None = None
+        started: dict[str, float] = {}
+        while True:
+            finished = stop.wait(interval)
+            try:
+                conn = instance.get_records_for_run(run_id, cursor=cursor, of_type=kinds)
+            except Exception:  # the run's storage is not ready yet; the next poll tries again
+                conn = None
+            if conn is not None:
+                cursor = conn.cursor
+                for record in conn.records:
+                    entry = record.event_log_entry
+                    key, kind = entry.step_key or "", entry.dagster_event_type
+                    if kind == dg.DagsterEventType.STEP_START:
+                        started[key] = entry.timestamp
+                        continue
+                    took = entry.timestamp - started.get(key, entry.timestamp)
+                    failed = " FAILED" if kind == dg.DagsterEventType.STEP_FAILURE else ""
+                    on_step(f"{step_label(key)} {took:.1f}s{failed}")
+            if finished:
+                return
+
+    thread = threading.Thread(target=poll, name=f"watch-{run_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+@dataclass
+class StepOutcome:
+    title: str
+    run_id: str
+    seconds: float
+    checks: list[dg.AssetCheckEvaluation] = field(default_factory=list)
+
+
+def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, progress: Progress, title: str, *,
+             tags: dict[str, str] | None = None, asset_selection: list[dg.AssetKey] | None = None,
+             ) -> tuple[dg.ExecuteInProcessResult, StepOutcome]:
+    run_id = str(uuid.uuid4())
+    progress.start(f"{title} (run {run_id[:8]})")
+    began = time.monotonic()
+    with watch_run(instance, run_id, progress.advance):
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=RUN_LOGS,
+                                        run_id=run_id, tags=tags, asset_selection=asset_selection)
+    _require_success(result, job.name)
+    outcome = StepOutcome(title, run_id, time.monotonic() - began, list(result.get_asset_check_evaluations()))
+    return result, outcome
+
+
+def _bars_summary(result: dg.ExecuteInProcessResult, market: str) -> str:
+    for mat in result.asset_materializations_for_node(f"{market}__ohlc_bars"):
+        md = mat.metadata
+        return f"{md['run/rows_written'].value} bars written, {md['run/rejected_rows'].value} rejected"
+    return "no bars written"
+
+
+def run_default_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, days: int,
+                         progress: Progress | None = None) -> list[StepOutcome]:
+    """Materialize reference data, each market's daily pipeline for all active symbols over the last `days`
+    closed sessions (one ranged run per market, without dbt), the intraday refresh of every session open now,
+    then one dbt build of the analytics schema. Returns each step's outcome (run, time, checks)."""
+    progress = progress or Progress()
+    outcomes: list[StepOutcome] = []
+    result, outcome = _execute(defs.resolve_job_def("daily_refresh_job"), instance, progress, "reference data")
     refreshed = sorted(e.asset_key.to_user_string() for e in result.get_asset_materialization_events())
-    summary.append(f"daily_refresh_job run {result.run_id[:8]}: {', '.join(refreshed)}")
+    progress.done(f"{', '.join(refreshed)} in {outcome.seconds:.0f}s")
+    outcomes.append(outcome)
     url = warehouse_url()
+    now = clock.utc_now()
+    dbt_keys = set(defs.resolve_job_def("analytics_job").asset_layer.executable_asset_keys)
+    open_sessions: list[tuple[str, dt.date, list[str]]] = []
     for market in MARKETS:
         with connect(url) as conn:
             tickers = list(active_symbols(conn, market))
         if not tickers:
             continue
         sync_symbol_partitions(instance, market, tickers)
-        dates = recent_closed_sessions(market, days)
-        start = dg.MultiPartitionKey({"date": dates[0], "symbol": tickers[0]})
-        end = dg.MultiPartitionKey({"date": dates[-1], "symbol": tickers[-1]})
+        dates = recent_closed_sessions(market, days, now)
         job = defs.resolve_job_def(f"{market}_daily_job")
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET,
-            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
-        )
-        _require_success(result, f"{market}_daily_job")
-        for mat in result.asset_materializations_for_node(f"{market}__ohlc_bars"):
-            md = mat.metadata
-            summary.append(
-                f"{market}/ohlc_bars run {result.run_id[:8]}: {len(tickers)} symbols x {len(dates)} sessions "
-                f"({dates[0]}..{dates[-1]}), {md['run/rows_written'].value} bars written, "
-                f"{md['run/rejected_rows'].value} rejected"
-            )
-            break
-        others = sorted({e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-                        - {f"{market}/ohlc_bars"})
-        summary.append(f"{market} downstream in the same run: {', '.join(others)}")
-    result = defs.resolve_job_def("analytics_job").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=QUIET
-    )
-    _require_success(result, "analytics_job")
-    checks = result.get_asset_check_evaluations()
-    failed = [c.check_name for c in checks if not c.passed]
-    summary.append(
-        f"analytics_job run {result.run_id[:8]}: dbt build of analytics.* "
-        f"({len(result.get_asset_materialization_events())} models, {len(checks)} dbt tests as asset checks, "
-        f"{len(failed)} failed{': ' + ', '.join(failed) if failed else ''})"
-    )
-    return summary
+        keys = sorted(job.asset_layer.executable_asset_keys - dbt_keys)
+        tags = range_tags(dt.date.fromisoformat(dates[0]), dt.date.fromisoformat(dates[-1]), tickers[0], tickers[-1])
+        title = f"{market} daily pipeline, {len(tickers)} symbols x {len(dates)} sessions ({dates[0]}..{dates[-1]})"
+        result, outcome = _execute(job, instance, progress, title, tags=tags, asset_selection=keys)
+        progress.done(f"{_bars_summary(result, market)}; {outcome.seconds:.0f}s")
+        outcomes.append(outcome)
+        session = timing.intraday_tick_due(market, now)
+        if session is not None and session.isoformat() not in dates:
+            open_sessions.append((market, session, tickers))
+    for market, session, tickers in open_sessions:
+        close = timing.session_close(market, session)
+        tags = {**range_tags(session, session, tickers[0], tickers[-1]),
+                RUN_KIND_TAG: "intraday", SESSION_TAG: session.isoformat()}
+        title = f"{market} intraday refresh of {session} (open until {close:%H:%M} UTC)"
+        result, outcome = _execute(defs.resolve_job_def(f"{market}_intraday_job"), instance, progress, title,
+                                   tags=tags)
+        progress.done(f"bars ended so far and quotes: {_bars_summary(result, market)}; {outcome.seconds:.0f}s")
+        outcomes.append(outcome)
+    result, outcome = _execute(defs.resolve_job_def("analytics_job"), instance, progress,
+                               "analytics (dbt build of analytics.*)")
+    models = len(result.get_asset_materialization_events())
+    progress.done(f"{models} models, {len(outcome.checks)} dbt tests as asset checks; {outcome.seconds:.0f}s")
+    outcomes.append(outcome)
+    return outcomes

@@ -20,7 +20,7 @@ import pandas as pd
 from resources import WarehouseResource
 from swiftbolt.markets import Market, get_market
 from swiftbolt.settings import history_start
-from swiftbolt.universe import active_symbols
+from swiftbolt.universe import active_symbols, not_in_universe_reason
 
 DATE_DIM = "date"
 SYMBOL_DIM = "symbol"
@@ -121,8 +121,5 @@ def partition_symbols(
         active = active_symbols(conn, code)
     unknown = sorted(set(by_symbol) - set(active))
     if unknown:
-        raise dg.Failure(
-            f"symbols {unknown} are not active {code} symbols in market.symbols (the universe file "
-            "decides; materialize market/symbols after editing it)"
-        )
+        raise dg.Failure(not_in_universe_reason(code, unknown))
     return by_symbol, {s: active[s] for s in by_symbol}

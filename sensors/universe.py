@@ -48,7 +48,8 @@ def build_universe_sensor(market: Market, job: dg.UnresolvedAssetJobDefinition) 
             requests.append(dg.AddDynamicPartitionsRequest(partitions_name, added))
         if removed:
             requests.append(dg.DeleteDynamicPartitionsRequest(partitions_name, removed))
-        context.log.info(f"{code}: adding symbol partitions {added}, removing {removed} (history kept)")
+        context.log.info(f"{code}: adding symbol partitions {added}; removing {removed}, not active symbols of "
+                         "market.symbols (deactivated, or added by hand in the UI); history kept")
         now = common.utc_now()
         first = trading_day_partitions(code).get_first_partition_key()
         last = timing.last_closed_session(code, now, after_close_buffer())

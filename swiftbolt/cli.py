@@ -79,12 +79,13 @@ def _migrate(_: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace) -> int:
     _, dagster_url = _setup()
     _export_env(dagster_url)
+    from swiftbolt.supervise import run_supervised
+
     cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
            "-h", args.host, "-p", str(args.port)]
-    print(f"Dagster UI on http://{args.host}:{args.port} (webserver + daemon); Ctrl-C stops it")
-    os.chdir(PROJECT_ROOT)
-    os.execv(sys.executable, cmd)
-    return 0  # not reached
+    print(f"Dagster UI on http://{args.host}:{args.port} (webserver + daemon + code server); "
+          "Ctrl-C stops all of them", flush=True)
+    return run_supervised(cmd, cwd=PROJECT_ROOT)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -106,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ui = sub.add_parser("ui", help="start the Dagster webserver and daemon on the project's instance")
     ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument("--port", type=int, default=3000, help="webserver port (make ui PORT=3401)")
     ui.set_defaults(func=_ui)
     demo = sub.add_parser("demo", help="materialize the default pipeline headless and summarize it")
     demo.add_argument("--days", type=int, default=10, help="recent trading days to materialize")

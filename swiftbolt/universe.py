@@ -134,3 +134,13 @@ def active_symbols(conn: psycopg.Connection, market: str) -> dict[str, int]:
         "SELECT ticker, id FROM market.symbols WHERE market = %s AND is_active ORDER BY ticker", (market,)
     ).fetchall()
     return {t: int(i) for t, i in rows}
+
+
+def not_in_universe_reason(market: str, symbols: list[str]) -> str:
+    """One line for a run asked to materialize symbol partitions that are not active symbols of `market` (e.g.
+    a partition added by hand with the UI's "Add partition")."""
+    return (
+        f"{', '.join(sorted(symbols))}: not in the {market} universe (active rows of market.symbols); a symbol "
+        f"partition added by hand is removed by {market}_symbol_universe_sensor. Add the symbol to "
+        f"{universe_file().name} (SWIFTBOLT_UNIVERSE_FILE) and materialize market/symbols instead"
+    )

@@ -1,0 +1,57 @@
+"""`swiftbolt demo` (what `make demo` runs) on a real PostgreSQL: a quiet console (one line per step, dbt's
+output in the log file it names), a summary in dbt's words, and a fresh demo whose checks pass or whose
+warnings are explained in one line each; no critical data_health row."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from swiftbolt.db.connection import connect
+from swiftbolt.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.warehouse
+
+
+def test_demo_is_quiet_explains_itself_and_ends_healthy(warehouse_url: str, empty_db_url: str,
+                                                         tmp_path: Path) -> None:
+    env = {**os.environ, "SWIFTBOLT_DATABASE_URL": warehouse_url, "SWIFTBOLT_DAGSTER_DATABASE_URL": empty_db_url,
+           "DAGSTER_HOME": str(tmp_path / "dagster_home"), "SWIFTBOLT_STATE_DIR": str(tmp_path / "state"),
+           "PYTHONPATH": str(PROJECT_ROOT)}
+    result = subprocess.run([sys.executable, "-m", "swiftbolt.cli", "demo", "--days", "3"], cwd=PROJECT_ROOT,
+                            env=env, capture_output=True, text=True, timeout=900)
+    out = result.stdout
+    assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
+    assert result.stderr == ""
+    # quiet: our lines only; dbt's output, run events and warnings went to the log file the demo names
+    for noise in ("Running with dbt", "Unable to do partial parsing", "BetaWarning", " - dagster - ", "START test"):
+        assert noise not in out, noise
+    lines = out.splitlines()
+    steps = [line for line in lines if re.match(r"\[\d+\] ", line)]
+    assert len(steps) >= 5 and len(lines) < 30
+    daily = next(line for line in steps if "us_equity daily pipeline" in line)
+    assert "ohlc_bars " in daily and "feature_rows " in daily and "bars written" in daily  # progress, then result
+    log = Path(re.search(r"^Full log: (.+)$", out, re.M).group(1))
+    assert log.parent == tmp_path / "state" / "logs"
+    text = log.read_text()
+    assert "Running with dbt" in text and "Unable to do partial parsing" not in text
+    # the summary uses dbt's words and dbt's own figures
+    dbt_done = re.findall(r"Done\. PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+ NO-OP=\d+ TOTAL=\d+", text)[-1]
+    assert f"dbt's last build said: {dbt_done}" in out
+    assert "ERROR=0" in dbt_done and "failed" not in out.lower()
+    summary = re.search(r"Asset checks: PASS=(\d+) WARN=(\d+) ERROR=(\d+)", out)
+    assert summary and summary.group(3) == "0"
+    warnings = [line for line in lines if line.startswith("  WARN ")]
+    assert len(warnings) == int(summary.group(2))
+    for line in warnings:  # each warning is explained in its own line
+        assert re.match(r"  WARN \S+ \S+: .{20,}", line), line
+    # the fresh demo ends healthy: today's open session is refreshed, not counted as missing
+    with connect(warehouse_url) as conn:
+        critical = conn.execute("SELECT ticker, timeframe, status_reason FROM analytics.data_health "
+                                "WHERE health_status = 'critical'").fetchall()
+    assert critical == []
