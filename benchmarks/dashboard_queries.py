@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assets.dbt import dbt_resource
+from resources.dbt import dbt_resource
 from swiftbolt.calendars.store import write_market_calendar
 from swiftbolt.db.connection import connect, ensure_database
 from swiftbolt.db.migrate import migrate

@@ -18,6 +18,11 @@ from swiftbolt.universe import active_symbols
 BACKFILL = "symbol_backfill"
 
 
+def partition_changes(existing: list[str], active: list[str]) -> tuple[list[str], list[str]]:
+    """(symbol partitions to add, to remove) so that the partitions equal the active symbols."""
+    return [t for t in active if t not in set(existing)], [t for t in existing if t not in set(active)]
+
+
 def build_universe_sensor(market: Market, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
     code = market.code
     partitions_name = symbol_partitions(code).name
@@ -39,8 +44,7 @@ def build_universe_sensor(market: Market, job: dg.UnresolvedAssetJobDefinition) 
         with warehouse.connection() as conn:
             active = list(active_symbols(conn, code))
         existing = common.scheduled_symbols(context.instance, code)
-        added = [t for t in active if t not in set(existing)]
-        removed = [t for t in existing if t not in set(active)]
+        added, removed = partition_changes(existing, active)
         if not added and not removed:
             return dg.SkipReason(f"{len(existing)} {code} symbol partitions match market.symbols")
         requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 
@@ -71,6 +72,16 @@ def _export_env(dagster_url: str) -> None:
     os.environ["SWIFTBOLT_DAGSTER_STORAGE_URL"] = sqlalchemy_url(dagster_url)
 
 
+def _prepare_dbt_manifest() -> None:
+    """Parse the dbt project when its manifest is stale, in a child process: the manifest belongs to the
+    Dagster side (resources/dbt.py), which the core does not import."""
+    result = subprocess.run([sys.executable, "-m", "resources.dbt"], cwd=PROJECT_ROOT, capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
+        raise SwiftboltError(f"dbt parse of dbt_project/ failed: {lines[-1]}")
+
+
 def _migrate(_: argparse.Namespace) -> int:
     _setup()
     return 0
@@ -78,6 +89,7 @@ def _migrate(_: argparse.Namespace) -> int:
 
 def _ui(args: argparse.Namespace) -> int:
     _, dagster_url = _setup()
+    _prepare_dbt_manifest()
     _export_env(dagster_url)
     from swiftbolt.supervise import run_supervised
 
@@ -91,9 +103,9 @@ def _ui(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     _, dagster_url = _setup()
     _export_env(dagster_url)
-    from swiftbolt.demo import run_demo
-
-    return run_demo(days=args.days)
+    _prepare_dbt_manifest()
+    # the demo runs jobs through Dagster: the Dagster side of the project, started as a child process
+    return subprocess.run([sys.executable, "-m", "demo", "--days", str(args.days)], cwd=PROJECT_ROOT).returncode
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,8 +28,8 @@ os.environ.setdefault("SWIFTBOLT_HISTORY_START", "2020-06-01")
 
 def pytest_configure(config: pytest.Config) -> None:
     """The dbt manifest the definitions load: prepared by the install step, re-prepared here when a file
-    of the dbt project changed since (importing assets.dbt has no side effect)."""
-    from assets.dbt import manifest_is_stale, prepare_dbt_manifest
+    of the dbt project changed since (importing the dbt modules has no side effect)."""
+    from resources.dbt import manifest_is_stale, prepare_dbt_manifest
 
     if manifest_is_stale():
         prepare_dbt_manifest()

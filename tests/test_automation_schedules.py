@@ -11,10 +11,10 @@ import dagster as dg
 import pytest
 
 from assets import keys
-from assets.dbt import dbt_resource
 from assets.partitions import market_partitions, symbol_partitions
 from definitions import defs
 from resources import MarketDataResource, WarehouseResource
+from resources.dbt import dbt_resource
 from sensors import common
 from swiftbolt.db.connection import connect
 from swiftbolt.markets import US_EQUITY

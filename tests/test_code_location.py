@@ -11,9 +11,9 @@ import dagster as dg
 import pytest
 
 import definitions
-from assets.dbt import dbt_env, dbt_resource, manifest_is_stale, prepare_dbt_manifest
 from definitions import defs
 from resources import WarehouseResource
+from resources.dbt import dbt_env, dbt_resource, manifest_is_stale, prepare_dbt_manifest
 from swiftbolt.errors import ConfigError
 from swiftbolt.settings import PROJECT_ROOT
 

@@ -15,13 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.dbt import (
-    DBT_PROJECT_DIR,
-    ENV_PASSWORD,
-    dbt_env,
-    dbt_resource,
-    swiftbolt_dbt_models,
-)
+from assets.dbt import swiftbolt_dbt_models
+from resources.dbt import DBT_PROJECT_DIR, ENV_PASSWORD, dbt_env, dbt_resource
 from swiftbolt.calendars.sessions import sessions
 from swiftbolt.calendars.store import write_market_calendar
 from swiftbolt.db.connection import connect

@@ -15,7 +15,7 @@ import pytest
 from dbt.cli.main import dbtRunner
 from psycopg import sql
 
-from assets.dbt import DBT_PROJECT_DIR, _environment, dbt_env
+from resources.dbt import DBT_PROJECT_DIR, _environment, dbt_env
 from swiftbolt.calendars.store import write_market_calendar
 from swiftbolt.db.connection import connect
 from swiftbolt.db.migrate import migrate

@@ -11,10 +11,10 @@ import dagster as dg
 import pytest
 
 from assets import keys
-from assets.dbt import dbt_resource
 from assets.partitions import symbol_partitions
 from definitions import defs
 from resources import MarketDataResource, WarehouseResource
+from resources.dbt import dbt_resource
 from sensors import common, materialized
 from swiftbolt import clock
 from swiftbolt.calendars.timing import holds_whole_session, session_close

@@ -65,6 +65,19 @@ def after_close_sessions(
     return due if since is not None else due[-1:]
 
 
+def last_closed_sessions(market: str, now: dt.datetime, count: int,
+                         buffer: dt.timedelta = dt.timedelta(0)) -> list[dt.date]:
+    """The last `count` sessions with close + buffer <= now, oldest first."""
+    t = _utc(now)
+    lookback = dt.timedelta(days=count * 2 + 10)
+    while True:
+        s = _sessions_between(market, (t - lookback).date(), t.date())
+        closed = list(s.loc[s["close_utc"] + buffer <= t, "date"])
+        if len(closed) >= count or lookback > dt.timedelta(days=366 * 30):
+            return closed[-count:]
+        lookback *= 2
+
+
 def last_closed_session(market: str, now: dt.datetime, buffer: dt.timedelta = dt.timedelta(0)) -> dt.date | None:
     """The latest session with close + buffer <= now."""
     due = after_close_sessions(market, now, buffer)

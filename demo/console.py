@@ -1,16 +1,17 @@
-"""`make demo`: materialize the default pipeline headless on the project's Dagster instance.
+"""`make demo` (`swiftbolt demo`, which runs `python -m demo`): materialize the default pipeline headless on
+the project's Dagster instance.
 
 The console gets one line per step (a long step's line grows as the steps of its run finish) and a
 summary whose words are dbt's and Dagster's (PASS / WARN / ERROR), each warning explained in one line.
 Everything else (every run event, dbt's own output, library warnings) goes to the log file the demo
-names. Imports Dagster and the code location lazily: the rest of the core package stays framework-free.
+names. This is the Dagster side of the project (it imports definitions.py); the core's CLI starts it as a
+child process and never imports it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib.util
 import re
 import sys
 import time
@@ -18,18 +19,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
-from swiftbolt.settings import PROJECT_ROOT, load_settings
+from swiftbolt.settings import load_settings
 
 DBT_DONE = re.compile(r"Done\. PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+(?: NO-OP=\d+)? TOTAL=\d+")
-
-
-def _load_definitions() -> Any:
-    sys.path.insert(0, str(PROJECT_ROOT))
-    spec = importlib.util.spec_from_file_location("definitions", PROJECT_ROOT / "definitions.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def log_path(now: dt.datetime | None = None) -> Path:
@@ -113,13 +105,12 @@ def run_demo(days: int = 10, out: TextIO | None = None) -> int:
     with open(path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         progress.start("loading the code location (definitions.py)")
         loaded = time.monotonic()
-        module = _load_definitions()
         import dagster as dg
 
-        from pipeline import run_default_pipeline
+        from definitions import defs
+        from demo.runner import run_default_pipeline
         from swiftbolt.db.warehouse import warehouse_url
 
-        defs = module.defs
         progress.done(f"{time.monotonic() - loaded:.0f}s")
         try:
             with dg.DagsterInstance.get() as instance:

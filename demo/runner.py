@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from assets.partitions import symbol_partitions, trading_day_partitions
+from assets.partitions import symbol_partitions
 from sensors.common import RUN_KIND_TAG, SESSION_TAG, range_tags
+from sensors.universe import partition_changes
 from swiftbolt import clock
 from swiftbolt.calendars import timing
 from swiftbolt.db.connection import connect
@@ -42,26 +43,15 @@ def _require_success(result: dg.ExecuteInProcessResult, what: str) -> None:
 
 
 def sync_symbol_partitions(instance: dg.DagsterInstance, market: str, tickers: list[str]) -> None:
-    """Make the market's dynamic symbol partitions equal to its active symbols."""
+    """Make the market's dynamic symbol partitions equal to its active symbols, as the universe sensor does
+    (the demo runs without the daemon)."""
     name = symbol_partitions(market).name
     assert name is not None
-    existing = set(instance.get_dynamic_partitions(name))
-    missing = [t for t in tickers if t not in existing]
-    if missing:
-        instance.add_dynamic_partitions(name, missing)
-    for stale in existing - set(tickers):
+    added, removed = partition_changes(list(instance.get_dynamic_partitions(name)), tickers)
+    if added:
+        instance.add_dynamic_partitions(name, added)
+    for stale in removed:
         instance.delete_dynamic_partition(name, stale)
-
-
-def recent_closed_sessions(market: str, days: int, now: dt.datetime | None = None) -> list[str]:
-    """The last `days` trading-day partition keys whose session has closed."""
-    from swiftbolt.calendars.sessions import sessions
-
-    now = now or clock.utc_now()
-    keys = trading_day_partitions(market).get_partition_keys()
-    cal = sessions(market, dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1])).set_index("date")
-    closed = [k for k in keys if cal.loc[dt.date.fromisoformat(k), "close_utc"] <= now]
-    return closed[-days:]
 
 
 class Progress:
@@ -171,7 +161,7 @@ def run_default_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, day
         if not tickers:
             continue
         sync_symbol_partitions(instance, market, tickers)
-        dates = recent_closed_sessions(market, days, now)
+        dates = [d.isoformat() for d in timing.last_closed_sessions(market, now, days)]
         job = defs.resolve_job_def(f"{market}_daily_job")
         keys = sorted(job.asset_layer.executable_asset_keys - dbt_keys)
         tags = range_tags(dt.date.fromisoformat(dates[0]), dt.date.fromisoformat(dates[-1]), tickers[0], tickers[-1])
