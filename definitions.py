@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets import MARKET_DOMAINS, dbt, reference
 from resources import WarehouseResource
+from resources.dbt import dbt_resource
 from resources.market_data import market_data_from_env
 from sensors import build_automation
 from swiftbolt.errors import ConfigError
@@ -43,7 +44,7 @@ def build_definitions() -> dg.Definitions:
         resources={
             "warehouse": WarehouseResource(),
             "market_data": market_data_from_env(),
-            "dbt": dbt.dbt_resource(),
+            "dbt": dbt_resource(),
         },
     )
 
