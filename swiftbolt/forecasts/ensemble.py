@@ -9,11 +9,14 @@ of the base quantiles (Vincentization), which keeps them ordered.
 
 from __future__ import annotations
 
+import bisect
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 
 BASE_MODELS: tuple[str, ...] = ("lightgbm", "prophet")
 
@@ -45,3 +48,35 @@ def ensemble_version(base_versions: Mapping[str, str], weights: Mapping[str, flo
     payload = json.dumps({"base": dict(sorted(base_versions.items())),
                           "weights": {m: round(w, 12) for m, w in sorted(weights.items())}}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def stored_weights(weights: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
+    """Per key row (symbol_id, forecast_date, horizon): the stored weight per base model (w_<model>), the
+    as_of_date used and the scope, from the newest as_of_date < forecast_date; on that date the symbol's
+    own weights are preferred over the market's."""
+    tables: dict[tuple, list[tuple[dt.date, dict[str, float]]]] = {}
+    for (as_of, horizon, sid), g in weights.groupby(["as_of_date", "horizon", weights["symbol_id"].fillna(-1)]):
+        tables.setdefault((horizon, int(sid)), []).append((as_of, dict(zip(g["model_type"], g["weight"],
+                                                                           strict=True))))
+    for series in tables.values():
+        series.sort(key=lambda t: t[0])
+    dates_of = {k: [t[0] for t in v] for k, v in tables.items()}
+
+    def newest(k: tuple, day: dt.date) -> tuple[dt.date, dict[str, float]] | None:
+        i = bisect.bisect_left(dates_of.get(k, []), day) - 1
+        return tables[k][i] if i >= 0 else None
+
+    as_of, scope, stored = [], [], []
+    for sid, day, horizon in zip(keys["symbol_id"], keys["forecast_date"], keys["horizon"], strict=True):
+        market = newest((horizon, -1), day)
+        own = newest((horizon, int(sid)), day)
+        pick, label = ((own, "model_weights_symbol") if own and (not market or own[0] >= market[0])
+                       else (market, "model_weights_market"))
+        as_of.append(pick[0] if pick else None)
+        scope.append(label if pick else None)
+        stored.append([pick[1].get(m, 0.0) if pick else np.nan for m in BASE_MODELS])
+    out = pd.DataFrame(np.array(stored, dtype=float).reshape(len(keys), len(BASE_MODELS)),
+                       columns=[f"w_{m}" for m in BASE_MODELS])
+    out["as_of"] = as_of
+    out["scope"] = scope
+    return out

@@ -11,7 +11,6 @@ base forecasts of D, weights with as_of_date before D. Nothing later is queried.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import hashlib
 import json
@@ -39,7 +38,7 @@ from swiftbolt.forecasts.dataset import (
     training_samples,
     with_sessions,
 )
-from swiftbolt.forecasts.ensemble import BASE_MODELS, ensemble_version
+from swiftbolt.forecasts.ensemble import BASE_MODELS, ensemble_version, stored_weights
 from swiftbolt.forecasts.horizons import HORIZONS, MAX_HORIZON, SessionIndex, calendar_around
 from swiftbolt.forecasts.labels import label_and_confidence, neutral_band
 from swiftbolt.forecasts.metrics import figures_table, score, score_baselines, up_frequency
@@ -460,38 +459,6 @@ def prophet_forecasts(conn: psycopg.Connection, market: str, requests: Mapping[s
 
 # ------------------------------------------------------------------------------------------- ensemble
 
-def _weights_for(weights: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
-    """Per key row (symbol_id, forecast_date, horizon): the stored weight per base model (w_<model>), the
-    as_of_date used and the scope, from the newest as_of_date < forecast_date; on that date the symbol's
-    own weights are preferred over the market's."""
-    tables: dict[tuple, list[tuple[dt.date, dict[str, float]]]] = {}
-    for (as_of, horizon, sid), g in weights.groupby(["as_of_date", "horizon", weights["symbol_id"].fillna(-1)]):
-        tables.setdefault((horizon, int(sid)), []).append((as_of, dict(zip(g["model_type"], g["weight"],
-                                                                           strict=True))))
-    for series in tables.values():
-        series.sort(key=lambda t: t[0])
-    dates_of = {k: [t[0] for t in v] for k, v in tables.items()}
-
-    def newest(k: tuple, day: dt.date) -> tuple[dt.date, dict[str, float]] | None:
-        i = bisect.bisect_left(dates_of.get(k, []), day) - 1
-        return tables[k][i] if i >= 0 else None
-
-    as_of, scope, stored = [], [], []
-    for sid, day, horizon in zip(keys["symbol_id"], keys["forecast_date"], keys["horizon"], strict=True):
-        market = newest((horizon, -1), day)
-        own = newest((horizon, int(sid)), day)
-        pick, label = ((own, "model_weights_symbol") if own and (not market or own[0] >= market[0])
-                       else (market, "model_weights_market"))
-        as_of.append(pick[0] if pick else None)
-        scope.append(label if pick else None)
-        stored.append([pick[1].get(m, 0.0) if pick else np.nan for m in BASE_MODELS])
-    out = pd.DataFrame(np.array(stored, dtype=float).reshape(len(keys), len(BASE_MODELS)),
-                       columns=[f"w_{m}" for m in BASE_MODELS])
-    out["as_of"] = as_of
-    out["scope"] = scope
-    return out
-
-
 def ensemble_forecasts(conn: psycopg.Connection, market: str, requests: Mapping[str, Sequence[dt.date]], *,
                        run_id: str | None = None) -> ForecastReport:
     """The ensemble for (symbol -> days): base forecasts of D combined with the weights as of the newest
@@ -528,7 +495,7 @@ def ensemble_forecasts(conn: psycopg.Connection, market: str, requests: Mapping[
     keys = keys.merge(versions.add_prefix("version_").reset_index(), on=key, how="left")
     fs = base[base["model_type"] == "lightgbm"].groupby(key)["feature_set_hash"].first().rename("fs_lgbm")
     keys = keys.merge(fs.reset_index(), on=key, how="left")
-    w = _weights_for(store.load_weights(conn, market, days[-1] + dt.timedelta(days=1)), keys)
+    w = stored_weights(store.load_weights(conn, market, days[-1] + dt.timedelta(days=1)), keys)
     avail = np.column_stack([keys.get(f"return_q50_{m}", pd.Series(np.nan, index=keys.index)).notna().to_numpy()
                              for m in BASE_MODELS])
     stored = w[[f"w_{m}" for m in BASE_MODELS]].to_numpy(float)
