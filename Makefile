@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test ui lint db-start db-stop db-status benchmark clean
+.PHONY: install demo test ui worker lint db-start db-stop db-status benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: install ## the whole suite against a real PostgreSQL (embedded unless SWIF
 
 ui: install ## Dagster webserver + daemon on the project's instance
 	$(BIN)/swiftbolt ui
+
+QUEUES ?= market_data_provider,compute
+worker: install ## a Celery worker for SWIFTBOLT_EXECUTOR=celery: make worker [QUEUES=compute] [CONCURRENCY=4]
+	$(BIN)/swiftbolt worker --queues $(QUEUES) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY))
 
 lint: install
 	$(BIN)/ruff check .

@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets import MARKET_DOMAINS, dbt, reference
 from resources import WarehouseResource
+from resources.executor import build_executor
 from resources.market_data import market_data_from_env
 from sensors import build_automation
 from swiftbolt.markets import MARKETS
@@ -20,6 +21,7 @@ def build_definitions() -> dg.Definitions:
         jobs=automation.jobs,
         schedules=automation.schedules,
         sensors=automation.sensors,
+        executor=build_executor(),  # SWIFTBOLT_EXECUTOR: multiprocess (default), celery, celery_k8s
         resources={
             "warehouse": WarehouseResource(),
             "market_data": market_data_from_env(),
