@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test ui lint db-start db-stop db-status benchmark clean
+.PHONY: install demo test ui worker lint db-start db-stop db-status benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ PORT ?= 3000
 
 ui: install ## Dagster webserver + daemon + code server on the project's instance: make ui [PORT=3401]
 	$(BIN)/swiftbolt ui --port $(PORT)
+
+QUEUES ?= market_data_provider,compute
+worker: install ## a Celery worker for SWIFTBOLT_EXECUTOR=celery: make worker [QUEUES=compute] [CONCURRENCY=4]
+	$(BIN)/swiftbolt worker --queues $(QUEUES) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY))
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,32 +1,14 @@
 """The swiftbolt code location: one Definitions object built from assets/, resources/, sensors/."""
 
-import os
-
 import dagster as dg
 
 from assets import MARKET_DOMAINS, dbt, reference
 from resources import WarehouseResource
 from resources.dbt import dbt_resource
+from resources.executor import build_executor
 from resources.market_data import market_data_from_env
 from sensors import build_automation
-from swiftbolt.errors import ConfigError
 from swiftbolt.markets import MARKETS
-
-EXECUTOR_ENV = "SWIFTBOLT_EXECUTOR"
-
-
-def run_executor() -> dg.ExecutorDefinition:
-    """How a launched run executes its steps. Default `in_process`: one process per run. The multiprocess
-    executor starts a process per step, and each loads this code location (4-5 s on a 2-core machine, x6
-    steps per daily run; 30-50 s each while two runs and the UI compete for the cores): that, not the
-    work, made daemon-launched runs ~10x slower than the demo. SWIFTBOLT_EXECUTOR=multiprocess brings it
-    back for machines with cores to spare (Celery/Kubernetes executors are configured the same way)."""
-    choice = os.environ.get(EXECUTOR_ENV, "in_process").strip() or "in_process"
-    if choice == "in_process":
-        return dg.in_process_executor
-    if choice == "multiprocess":
-        return dg.multiprocess_executor
-    raise ConfigError(f"{EXECUTOR_ENV}={choice!r}: expected in_process or multiprocess")
 
 
 def build_definitions() -> dg.Definitions:
@@ -40,7 +22,7 @@ def build_definitions() -> dg.Definitions:
         jobs=automation.jobs,
         schedules=automation.schedules,
         sensors=automation.sensors,
-        executor=run_executor(),
+        executor=build_executor(),  # SWIFTBOLT_EXECUTOR: in_process (default), multiprocess, celery, celery_k8s
         resources={
             "warehouse": WarehouseResource(),
             "market_data": market_data_from_env(),

@@ -29,7 +29,8 @@ def run_market(run: dg.DagsterRun) -> str:
     tagged = run.tags.get(common.MARKET_TAG)
     if tagged in alerts.ALERT_MARKETS:
         return tagged
-    return next((m for m in MARKETS if run.job_name.startswith(f"{m}_")), "all")
+    # longest code first: us_equity_2_daily_job belongs to us_equity_2, not us_equity
+    return next((m for m in sorted(MARKETS, key=len, reverse=True) if run.job_name.startswith(f"{m}_")), "all")
 
 
 def run_failure_key(run: dg.DagsterRun) -> str:

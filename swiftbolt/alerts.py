@@ -17,9 +17,10 @@ from typing import Any
 import psycopg
 
 from swiftbolt.market_data.bar_checks import symbols_without_daily_bars
+from swiftbolt.markets import MARKETS
 
 SEVERITIES = ("info", "warning", "critical")
-ALERT_MARKETS = ("us_equity", "crypto", "all")
+ALERT_MARKETS = (*MARKETS, "all")  # configured shards included
 
 RUN_FAILURE = "run_failure"
 STALE_SESSION = "stale_session"

@@ -1,4 +1,5 @@
-"""`swiftbolt` command line: the embedded database, migrations, the Dagster instance, the demo."""
+"""`swiftbolt` command line: the embedded database, migrations, the Dagster instance, the demo, Celery
+workers."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from swiftbolt.db.urls import redact
-from swiftbolt.errors import SwiftboltError
+from swiftbolt.errors import ConfigError, SwiftboltError
 from swiftbolt.settings import PROJECT_ROOT, load_settings
 
 
@@ -100,6 +101,42 @@ def _ui(args: argparse.Namespace) -> int:
     return run_supervised(cmd, cwd=PROJECT_ROOT)
 
 
+def worker_command(queues: Sequence[str], concurrency: int | None, name: str | None,
+                   loglevel: str = "INFO") -> list[str]:
+    """The Celery worker command line for the code location (run from the project root)."""
+    from swiftbolt.instance import CELERY_QUEUES, PROVIDER_QUEUE
+
+    unknown = sorted(set(queues) - set(CELERY_QUEUES))
+    if unknown or not queues:
+        raise ConfigError(f"unknown queues {unknown}; use one or more of {', '.join(CELERY_QUEUES)}")
+    if concurrency is None:  # the provider queue alone: one step at a time, one rate limiter
+        concurrency = 1 if list(queues) == [PROVIDER_QUEUE] else max(1, os.cpu_count() or 1)
+    node = f"{name or '+'.join(queues) + f'-{os.getpid()}'}@%h"
+    return [sys.executable, "-m", "celery", "-A", "resources.celery_app", "worker", "-Q", ",".join(queues),
+            "-n", node, "--concurrency", str(concurrency), "--prefetch-multiplier", "1", "--loglevel", loglevel]
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """Exec a Celery worker. Nothing is started or migrated here: the warehouse and Dagster's storage are
+    the ones the settings name (the machine running `swiftbolt ui` or the daemon prepared them)."""
+    from swiftbolt.db.warehouse import dagster_storage_url
+    from swiftbolt.settings import executor_settings
+
+    settings = executor_settings()
+    cmd = worker_command([q.strip() for q in args.queues.split(",") if q.strip()], args.concurrency, args.name,
+                         args.loglevel)
+    if not settings.uses_celery:
+        print("note: SWIFTBOLT_EXECUTOR is not celery here; runs launched with this environment will not use "
+              "the workers", file=sys.stderr)
+    _export_env(dagster_storage_url())
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
+    print(f"celery worker on {redact(settings.broker_url)}, queues {cmd[cmd.index('-Q') + 1]}, "
+          f"concurrency {cmd[cmd.index('--concurrency') + 1]}", flush=True)
+    os.chdir(PROJECT_ROOT)
+    os.execv(sys.executable, cmd)
+    return 0  # not reached
+
+
 def _demo(args: argparse.Namespace) -> int:
     _, dagster_url = _setup()
     _export_env(dagster_url)
@@ -121,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000, help="webserver port (make ui PORT=3401)")
     ui.set_defaults(func=_ui)
+    worker = sub.add_parser("worker", help="start a Celery worker for the code location (SWIFTBOLT_EXECUTOR=celery)")
+    worker.add_argument("--queues", default="market_data_provider,compute",
+                        help="comma-separated: market_data_provider (one worker in a deployment), compute")
+    worker.add_argument("--concurrency", type=int, default=None,
+                        help="worker processes (default: 1 for the provider queue alone, else the CPU count)")
+    worker.add_argument("--name", default=None, help="worker name (default: <queues>-<pid>); @<host> is appended")
+    worker.add_argument("--loglevel", default="INFO")
+    worker.set_defaults(func=_worker)
     demo = sub.add_parser("demo", help="materialize the default pipeline headless and summarize it")
     demo.add_argument("--days", type=int, default=10, help="recent trading days to materialize")
     demo.set_defaults(func=_demo)

@@ -12,6 +12,11 @@ import yaml
 MAX_CONCURRENT_RUNS = 2
 PROVIDER_POOL = "market_data_provider"
 PROVIDER_POOL_LIMIT = 1
+# Celery queues (SWIFTBOLT_EXECUTOR=celery): steps of the provider pool go to PROVIDER_QUEUE, which one
+# worker serves; all other steps to COMPUTE_QUEUE (resources/executor.py routes, `swiftbolt worker` serves).
+PROVIDER_QUEUE = "market_data_provider"
+COMPUTE_QUEUE = "compute"
+CELERY_QUEUES = (PROVIDER_QUEUE, COMPUTE_QUEUE)
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -202,3 +202,85 @@ def files_dir() -> Path | None:
         raise ConfigError(f"SWIFTBOLT_FILES_DIR={raw!r} is not a directory; point it at a directory with one CSV "
                           "or Parquet file of daily bars per symbol")
     return path
+
+
+# -- executors: one machine (multiprocess) or many (Celery workers, Kubernetes) --------------------------
+
+EXECUTOR_ENV = "SWIFTBOLT_EXECUTOR"
+EXECUTORS = ("in_process", "multiprocess", "celery", "celery_k8s")
+CELERY_BROKER_ENV = "SWIFTBOLT_CELERY_BROKER_URL"
+CELERY_BACKEND_ENV = "SWIFTBOLT_CELERY_BACKEND_URL"
+CELERY_NAMESPACE_ENV = "SWIFTBOLT_CELERY_NAMESPACE"
+DEFAULT_CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
+_BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Which Dagster executor runs the steps of a run, and where Celery's broker and result backend are.
+    The URLs may hold a password: never log them (`swiftbolt.db.urls.redact` hides it)."""
+
+    executor: str
+    broker_url: str
+    backend_url: str
+    namespace: str | None
+
+    @property
+    def uses_celery(self) -> bool:
+        return self.executor in ("celery", "celery_k8s")
+
+
+def _broker_url(name: str, default: str) -> str:
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    scheme = raw.partition("://")[0].lower() if "://" in raw else ""
+    if scheme not in (*_BROKER_SCHEMES, *(("rpc",) if name == CELERY_BACKEND_ENV else ())):
+        # the value may carry a password: name the scheme only
+        raise ConfigError(f"{name} has scheme {scheme or '(none)'!r}; use redis://host:6379/0 or amqp://user@host:5672//")
+    return raw
+
+
+def executor_settings() -> ExecutorSettings:
+    """SWIFTBOLT_EXECUTOR (in_process, multiprocess, celery or celery_k8s; default in_process) and the Celery broker
+    (SWIFTBOLT_CELERY_BROKER_URL, default redis://127.0.0.1:6379/0), result backend
+    (SWIFTBOLT_CELERY_BACKEND_URL, default: the broker when it is Redis, else rpc://) and key namespace
+    (SWIFTBOLT_CELERY_NAMESPACE: prefix of every Redis key, so deployments can share one Redis)."""
+    raw = (os.environ.get(EXECUTOR_ENV) or "in_process").strip().lower().replace("-", "_")
+    if raw not in EXECUTORS:
+        raise ConfigError(f"{EXECUTOR_ENV}={raw!r} is not valid; use {', '.join(EXECUTORS)}")
+    broker = _broker_url(CELERY_BROKER_ENV, DEFAULT_CELERY_BROKER_URL)
+    backend = _broker_url(CELERY_BACKEND_ENV, broker if broker.startswith(("redis://", "rediss://")) else "rpc://")
+    namespace = (os.environ.get(CELERY_NAMESPACE_ENV) or "").strip() or None
+    if namespace is not None and not _NAMESPACE_RE.match(namespace):
+        raise ConfigError(f"{CELERY_NAMESPACE_ENV}={namespace!r} is not valid; use letters, digits, '_', '.', '-'")
+    return ExecutorSettings(executor=raw, broker_url=broker, backend_url=backend, namespace=namespace)
+
+
+# -- markets beyond the built-in ones: shards of a universe, by configuration -----------------------------
+
+EXTRA_MARKETS_ENV = "SWIFTBOLT_EXTRA_MARKETS"
+MARKET_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
+RESERVED_MARKET_CODES = frozenset({"market", "analytics", "ml", "ops", "all"})
+
+
+def extra_markets() -> dict[str, str]:
+    """SWIFTBOLT_EXTRA_MARKETS: `code=base` pairs, comma-separated (`us_equity_2=us_equity`): more markets
+    that share a built-in market's calendar and rules, each with its own symbols, partitions, assets and
+    jobs. Whether `base` is a built-in market is checked by swiftbolt.markets."""
+    raw = os.environ.get(EXTRA_MARKETS_ENV) or ""
+    out: dict[str, str] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        code, sep, base = (s.strip() for s in item.partition("="))
+        if not sep or not code or not base:
+            raise ConfigError(f"{EXTRA_MARKETS_ENV} has {item!r}; write code=base, e.g. us_equity_2=us_equity")
+        if not MARKET_CODE_RE.match(code) or code in RESERVED_MARKET_CODES:
+            raise ConfigError(f"{EXTRA_MARKETS_ENV}: {code!r} is not a valid market code; use 2-31 lowercase "
+                              "letters, digits and '_', starting with a letter (not market, analytics, ml, ops, all)")
+        if code in out:
+            raise ConfigError(f"{EXTRA_MARKETS_ENV} names {code!r} twice")
+        out[code] = base
+    return out

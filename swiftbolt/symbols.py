@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from swiftbolt.errors import SwiftboltError
+from swiftbolt.markets import MARKETS
 
 _PATTERNS: dict[str, re.Pattern[str]] = {
     # NYSE/Nasdaq tickers: 1-5 letters, optionally a class suffix (BRK.B).
@@ -21,7 +22,7 @@ class InvalidSymbol(SwiftboltError):
 
 def validate_symbol(ticker: str, market: str) -> str:
     """Return the ticker if valid for the market; otherwise raise InvalidSymbol naming it."""
-    pattern = _PATTERNS.get(market)
+    pattern = _PATTERNS.get(MARKETS[market].family if market in MARKETS else market)  # a shard: its base's rule
     if pattern is None:
         raise InvalidSymbol(f"unknown market {market!r} for symbol {ticker!r}; expected one of {sorted(_PATTERNS)}")
     if not isinstance(ticker, str) or not pattern.fullmatch(ticker):

@@ -178,3 +178,14 @@ def test_signals_on_synthetic_bars_match_a_brute_force_scan(bars: pd.DataFrame) 
                 break
         assert s.outcome == outcome
     assert set(sig["outcome"]) >= {"WIN", "LOSS"}
+
+
+def test_only_open_signals_keep_the_timezone(bars: pd.DataFrame) -> None:
+    """Bars ending at the first flip: one OPEN signal, no exit at all (exit_ts all NaT). Found by the Celery
+    test's daily job over 39 sessions, where this raised TypeError (naive NaT column cast to tz-aware)."""
+    first = int(supertrend_signals(bars)["bar_index"].iloc[0])
+    signals = supertrend_signals(bars.iloc[: first + 1])
+    assert list(signals["outcome"]) == ["OPEN"]
+    assert signals["ts"].iloc[0] == bars["ts"].iloc[first]
+    assert signals["ts"].dtype == bars["ts"].dtype and signals["exit_ts"].dtype == bars["ts"].dtype
+    assert signals["exit_ts"].isna().all()

@@ -142,14 +142,14 @@ def supertrend_signals(
     unrealized = np.where(outcome == "OPEN", sign * (last_close - entry) / entry * 100.0, np.nan)
     out = pd.DataFrame(
         {
-            "ts": ts.iloc[idx].to_numpy(),
+            "ts": ts.iloc[idx].array,  # .array keeps the timezone (an all-NaT numpy column would lose it)
             "bar_index": idx.astype(np.int64),
             "side": np.where(buy, "BUY", "SELL"),
             "entry": entry,
             "stop": stop,
             "target": target,
             "outcome": outcome.astype(str),
-            "exit_ts": exit_ts.to_numpy(),
+            "exit_ts": exit_ts.array,
             "exit_price": exit_price,
             "bars_held": np.where(closed, exit_pos - idx, -1).astype(np.int64),
             "pnl_pct": sign * (exit_price - entry) / entry * 100.0,
