@@ -137,6 +137,11 @@ def build_ohlc_bars(market: str) -> dg.AssetsDefinition:
                 conn, market, {s: known[s] for s in by_symbol}, by_symbol,
                 QualityThresholds(error_reject_ratio=config.error_reject_ratio),
             )
+        for name, severity, message in (("bar_quality", assessment.quality_severity, assessment.quality_message),
+                                         ("session_coverage", assessment.coverage_severity,
+                                          assessment.coverage_message)):
+            if severity == "ERROR":  # the run page's failure names only the check; say what is wrong here
+                context.log.error(f"{name} fails: {message}")
         firsts = [r.first_ts for r in reports if r.first_ts is not None]
         lasts = [r.last_ts for r in reports if r.last_ts is not None]
         all_dates = sorted({d for ds in by_symbol.values() for d in ds})
