@@ -220,6 +220,11 @@ def build_ohlc_bars(market: Market) -> dg.AssetsDefinition:
                 "ORDER BY b.session_date DESC, s.ticker",
                 (list(symbol_ids.values()), days.min(), days.max()),
             )
+        a = report.assessment
+        for name, severity, message in (("bar_quality", a.quality_severity, a.quality_message),
+                                         ("session_coverage", a.coverage_severity, a.coverage_message)):
+            if severity == "ERROR":  # the run page's failure names only the check; say what is wrong here
+                context.log.error(f"{name} fails: {message}")
         return dg.MaterializeResult(
             metadata={
                 **table,

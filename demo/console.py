@@ -94,6 +94,12 @@ def _critical_health_rows(url: str) -> list[str]:
     return [f"{t} {tf}: {r}" for t, tf, r in rows]
 
 
+def demo_notes(days: int) -> dict[str, str]:
+    """Why a check is expected to warn in a demo (check name -> note)."""
+    return {"warmup_complete": f"expected in a demo of {days} sessions, fewer than the 500-bar warm-up; "
+                               "backfill from SWIFTBOLT_HISTORY_START for exact values"}
+
+
 def run_demo(days: int = 10, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     path = log_path()
@@ -134,12 +140,13 @@ def run_demo(days: int = 10, out: TextIO | None = None) -> int:
     if dbt_line:
         out.write(f"dbt's last build said: {dbt_line}\n")
     url = warehouse_url()
+    notes = demo_notes(days)
     for check in sorted(last.values(), key=lambda c: (check_word(c), c.asset_key.to_user_string(), c.check_name)):
         if not check.passed:
-            out.write(f"  {explain(check, specs, url)}\n")
-    port_hint = "http://127.0.0.1:3000, or another port: `make ui PORT=3401`"
+            note = notes.get(check.check_name)
+            out.write(f"  {explain(check, specs, url)}{f' ({note})' if note else ''}\n")
     out.write(f"Full log: {path}\n")
-    out.write(f"Open the UI with `make ui` ({port_hint}): Assets shows the lineage, each asset's\n"
-              "partitions, materializations and checks; Runs lists these runs.\n")
+    out.write("Open the UI with `make ui` (http://127.0.0.1:3000; another port: `make ui PORT=3401`): Assets\n"
+              "shows the lineage, each asset's partitions, materializations and checks; Runs lists these runs.\n")
     out.flush()
     return 0 if words["ERROR"] == 0 else 1

@@ -6,9 +6,9 @@ SIGINT ignored (a background job of a non-interactive shell, some process manage
 so `dagster dev` then ignores both and its children outlive a stop by minutes. Here the child group starts
 with the default dispositions; SIGINT, SIGTERM or SIGHUP to this process sends SIGINT to the whole group
 (what a terminal's Ctrl-C does: the webserver, daemon and code servers shut down, runs are interrupted),
-and whatever is left after `grace` seconds (5) is killed: the webserver and daemon are gone in about 4 s,
-`dagster dev` and its code server take 8 s and more on their own. On Linux the group leader also dies with this
-process (PR_SET_PDEATHSIG), so a killed supervisor leaves nothing behind.
+and once the webserver, daemon and run workers are gone (about 4 s; at most `grace`, 5 s), whatever is left
+is killed: `dagster dev` and its code server take 8 s and more to tidy up on their own. On Linux the group
+leader also dies with this process (PR_SET_PDEATHSIG), so a killed supervisor leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -45,6 +45,15 @@ def _stopped(p: psutil.Process) -> bool:
         return True
 
 
+def _is_code_server(p: psutil.Process) -> bool:
+    try:
+        head = " ".join(p.cmdline()[:6])  # the command, not its options (the webserver has --code-server-log-level)
+    except psutil.Error:
+        return False
+    return any(cmd in head for cmd in ("dagster code-server start", "dagster api grpc",
+                                       "multiprocessing.resource_tracker"))
+
+
 def _group(proc: subprocess.Popen) -> list[psutil.Process]:
     try:
         leader = psutil.Process(proc.pid)
@@ -70,7 +79,11 @@ def stop_group(proc: subprocess.Popen, grace: float = DEFAULT_GRACE_SECONDS) -> 
     procs = _group(proc)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGINT)
-    alive = _wait_stopped(procs, proc, began + grace)
+    # what holds state (webserver, daemon, run workers) gets the grace to shut down; `dagster dev` and its code
+    # servers only tidy up after them (4 s and more) and are killed as soon as the others are gone
+    stateful = [p for p in procs if p.pid != proc.pid and not _is_code_server(p)]
+    _wait_stopped(stateful, proc, began + grace)
+    alive = [p for p in procs if not _stopped(p)]
     if alive:
         procs = alive + [p for p in _group(proc) if p not in alive]  # anything started meanwhile
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -6,6 +6,7 @@ says which sessions, symbols and why. Real Dagster runs, real PostgreSQL, the sy
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 
 import dagster as dg
@@ -135,6 +136,9 @@ def test_after_the_close_without_a_daily_bar_the_check_fails_and_says_so(warehou
     assert "| session | judged as | symbols | reason | severity |" in table
     assert f"| 2025-06-03 | closed 20:00 UTC | AAPL, MSFT, SPY | {NO_DAILY_BAR} | ERROR |" in table
     assert _checks(result)["bar_quality"].passed  # nothing was wrong with the rows that did arrive
+    # the run's log says it too, beside Dagster's DagsterAssetCheckFailedError
+    errors = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.ERROR]
+    assert f"session_coverage fails: {coverage.description}" in errors
 
 
 def test_judge_sessions_by_what_should_exist_at_the_moment() -> None:
