@@ -7,6 +7,7 @@ its own database cloned from a template that was migrated once per session.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import os
 import shutil
@@ -99,3 +100,15 @@ def empty_db_url(pg_admin_url: str) -> Iterator[str]:
     url = _create_db(pg_admin_url, name)
     yield url
     _drop_db(pg_admin_url, name)
+
+
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch):
+    """Freeze the project's clock (swiftbolt.clock, which sensors, checks and the synthetic feed read):
+    frozen(datetime)."""
+    from swiftbolt import clock
+
+    def freeze(now: dt.datetime) -> None:
+        monkeypatch.setattr(clock, "utc_now", lambda: now)
+
+    return freeze

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 from pathlib import Path
 
@@ -12,6 +13,11 @@ from swiftbolt.market_data.types import BAR_COLUMNS
 from swiftbolt.universe import SymbolSpec, active_symbols, sync_universe
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def utc(*args: int) -> dt.datetime:
+    """A UTC datetime: utc(2025, 6, 3, 21, 30)."""
+    return dt.datetime(*args, tzinfo=dt.UTC)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

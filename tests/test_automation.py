@@ -18,15 +18,13 @@ from swiftbolt.calendars import timing
 from swiftbolt.calendars.sessions import sessions
 from swiftbolt.calendars.timing import after_close_sessions, intraday_tick_due, last_closed_session
 from swiftbolt.errors import ConfigError
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, utc
 
 UTC = dt.UTC
 NY = ZoneInfo("America/New_York")
 BUFFER = dt.timedelta(minutes=20)
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)
 
 
 def ny(*args: int) -> dt.datetime:

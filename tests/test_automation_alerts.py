@@ -21,7 +21,7 @@ from swiftbolt.calendars.store import write_market_calendar
 from swiftbolt.db.connection import connect
 from swiftbolt.markets import US_EQUITY
 from tests.fake_alpaca import FakeAlpaca
-from tests.helpers import add_symbols
+from tests.helpers import add_symbols, utc
 
 pytestmark = pytest.mark.warehouse
 
@@ -30,16 +30,8 @@ NY = ZoneInfo("America/New_York")
 EQUITY_BARS = build_ohlc_bars(US_EQUITY)
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)
 
 
-@pytest.fixture
-def frozen(monkeypatch: pytest.MonkeyPatch):
-    def freeze(now: dt.datetime) -> None:
-        monkeypatch.setattr(common, "utc_now", lambda: now)
-
-    return freeze
 
 
 def all_alerts(url: str) -> list[tuple]:

@@ -18,7 +18,7 @@ from resources.dbt import dbt_resource
 from sensors import common
 from swiftbolt.db.connection import connect
 from swiftbolt.markets import US_EQUITY
-from tests.helpers import add_symbols
+from tests.helpers import add_symbols, utc
 
 UTC = dt.UTC
 NY = ZoneInfo("America/New_York")
@@ -26,8 +26,6 @@ EQUITY = ["AAPL", "MSFT", "SPY"]
 CRYPTO = ["BTC/USD", "ETH/USD"]
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -38,14 +36,6 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield inst
 
 
-@pytest.fixture
-def frozen(monkeypatch: pytest.MonkeyPatch):
-    """Set the sensors' clock: frozen(datetime)."""
-
-    def freeze(now: dt.datetime) -> None:
-        monkeypatch.setattr(common, "utc_now", lambda: now)
-
-    return freeze
 
 
 def schedule_tick(name: str, instance: dg.DagsterInstance, when: dt.datetime):

@@ -10,10 +10,10 @@ import sys
 import dagster as dg
 import pytest
 
-import definitions
 from definitions import defs
 from resources import WarehouseResource
 from resources.dbt import dbt_env, dbt_resource, manifest_is_stale, prepare_dbt_manifest
+from resources.executor import build_executor
 from swiftbolt.errors import ConfigError
 from swiftbolt.settings import PROJECT_ROOT
 
@@ -22,11 +22,11 @@ def test_runs_execute_in_one_process_unless_configured(monkeypatch: pytest.Monke
     # a process per step loaded the code location 7 times per daily run (the ~10x slowdown under the daemon)
     for job in ("us_equity_daily_job", "crypto_intraday_job", "analytics_job", "us_equity_bars_job"):
         assert defs.resolve_job_def(job).executor_def.name == "in_process", job
-    monkeypatch.setenv(definitions.EXECUTOR_ENV, "multiprocess")
-    assert definitions.run_executor().name == "multiprocess"
-    monkeypatch.setenv(definitions.EXECUTOR_ENV, "celery")
+    monkeypatch.setenv("SWIFTBOLT_EXECUTOR", "multiprocess")
+    assert build_executor().name == "multiprocess"
+    monkeypatch.setenv("SWIFTBOLT_EXECUTOR", "dask")
     with pytest.raises(ConfigError, match="SWIFTBOLT_EXECUTOR"):
-        definitions.run_executor()
+        build_executor()
 
 
 def test_every_dbt_test_has_a_one_line_description() -> None:

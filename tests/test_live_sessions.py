@@ -16,18 +16,15 @@ from assets.partitions import symbol_partitions
 from definitions import defs
 from resources import MarketDataResource, WarehouseResource
 from sensors import common
-from swiftbolt import clock
 from swiftbolt.db.connection import connect
 from swiftbolt.market_data.bar_checks import NO_DAILY_BAR, judge_sessions
 from swiftbolt.providers.synthetic import SyntheticProvider
-from tests.helpers import add_symbols
+from tests.helpers import add_symbols, utc
 
 UTC = dt.UTC
 EQUITY = ["AAPL", "MSFT", "SPY"]
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)
 
 
 class StoppedFeed(MarketDataResource):
@@ -46,12 +43,6 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield inst
 
 
-@pytest.fixture
-def freeze(monkeypatch: pytest.MonkeyPatch):
-    def _freeze(now: dt.datetime) -> None:
-        monkeypatch.setattr(clock, "utc_now", lambda: now)
-
-    return _freeze
 
 
 def _resources(url: str, market_data: MarketDataResource | None = None) -> dict:
@@ -98,10 +89,10 @@ def _stored(url: str, session: dt.date) -> dict[tuple[str, str], int]:
     ],
 )
 def test_intraday_run_mid_session_succeeds_and_its_checks_pass(
-    warehouse_url: str, instance, freeze, previous, session, now, m15_so_far, close
+    warehouse_url: str, instance, frozen, previous, session, now, m15_so_far, close
 ) -> None:
     add_symbols(warehouse_url, {s: "us_equity" for s in EQUITY})
-    freeze(now)
+    frozen(now)
     assert _bars_run(instance, warehouse_url, previous, previous).success  # last night's after-close run
     result = _intraday_tick(instance, warehouse_url, now)
     assert result.success
@@ -118,12 +109,12 @@ def test_intraday_run_mid_session_succeeds_and_its_checks_pass(
 
 @pytest.mark.warehouse
 def test_after_the_close_without_a_daily_bar_the_check_fails_and_says_so(warehouse_url: str, instance,
-                                                                         freeze) -> None:
+                                                                         frozen) -> None:
     add_symbols(warehouse_url, {s: "us_equity" for s in EQUITY})
-    freeze(utc(2025, 6, 3, 15, 45))
+    frozen(utc(2025, 6, 3, 15, 45))
     assert _intraday_tick(instance, warehouse_url, utc(2025, 6, 3, 15, 45)).success
     # 17:30 ET: the session closed at 16:00 ET, but the feed stopped publishing at 11:45 ET
-    freeze(utc(2025, 6, 3, 21, 30))
+    frozen(utc(2025, 6, 3, 21, 30))
     result = _bars_run(instance, warehouse_url, "2025-06-03", "2025-06-03",
                        StoppedFeed(provider="synthetic", stopped_at="2025-06-03T15:45:00+00:00"))
     assert not result.success

@@ -16,9 +16,8 @@ from definitions import defs
 from resources import MarketDataResource, WarehouseResource
 from resources.dbt import dbt_resource
 from sensors import common, materialized
-from swiftbolt import clock
 from swiftbolt.calendars.timing import holds_whole_session, session_close
-from tests.helpers import add_symbols
+from tests.helpers import add_symbols, utc
 
 pytestmark = pytest.mark.warehouse
 
@@ -28,8 +27,6 @@ BARS = keys.ohlc_bars("us_equity")
 TUESDAY, WEDNESDAY = dt.date(2025, 6, 3), dt.date(2025, 6, 4)
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -39,12 +36,6 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield inst
 
 
-@pytest.fixture
-def freeze(monkeypatch: pytest.MonkeyPatch):
-    def _freeze(now: dt.datetime) -> None:
-        monkeypatch.setattr(clock, "utc_now", lambda: now)
-
-    return _freeze
 
 
 def _run(job: str, instance, url: str, tags: dict[str, str]) -> dg.ExecuteInProcessResult:
@@ -65,9 +56,9 @@ def _session_tags(session: dt.date, **extra: str) -> dict[str, str]:
     return {**common.range_tags(session, session, EQUITY[0], EQUITY[-1]), **extra}
 
 
-def test_a_session_materialized_whole_is_not_requested_again(warehouse_url: str, instance, freeze) -> None:
+def test_a_session_materialized_whole_is_not_requested_again(warehouse_url: str, instance, frozen) -> None:
     add_symbols(warehouse_url, {s: "us_equity" for s in EQUITY})
-    freeze(utc(2025, 6, 3, 21, 30))  # Tuesday after the close plus buffer
+    frozen(utc(2025, 6, 3, 21, 30))  # Tuesday after the close plus buffer
     assert [r.tags[common.SESSION_TAG] for r in _after_close_tick(instance).run_requests] == ["2025-06-03"]
     # what the demo does: the daily pipeline for the closed session, outside the sensor
     _run("us_equity_daily_job", instance, warehouse_url, _session_tags(TUESDAY))
@@ -81,9 +72,9 @@ def test_a_session_materialized_whole_is_not_requested_again(warehouse_url: str,
     assert request.tags[common.SESSION_TAG] == "2025-06-03"
 
 
-def test_partial_sessions_and_new_code_versions_are_not_done(warehouse_url: str, instance, freeze) -> None:
+def test_partial_sessions_and_new_code_versions_are_not_done(warehouse_url: str, instance, frozen) -> None:
     add_symbols(warehouse_url, {s: "us_equity" for s in EQUITY})
-    freeze(utc(2025, 6, 4, 15, 0))
+    frozen(utc(2025, 6, 4, 15, 0))
     # Wednesday's intraday refresh at 11:00 ET wrote the bars of the session so far
     _run("us_equity_intraday_job", instance, warehouse_url,
          _session_tags(WEDNESDAY, **{common.RUN_KIND_TAG: "intraday"}))
@@ -91,14 +82,14 @@ def test_partial_sessions_and_new_code_versions_are_not_done(warehouse_url: str,
     current = {BARS: defs.get_repository_def().asset_graph.get(BARS).code_version}
     (status,) = materialized.session_statuses(instance, BARS, current, closes, EQUITY).values()
     assert not status.done and "written by an intraday refresh" in status.reason
-    freeze(utc(2025, 6, 4, 21, 30))
+    frozen(utc(2025, 6, 4, 21, 30))
     (request,) = _after_close_tick(instance, cursor="2025-06-03").run_requests
     assert request.tags[common.SESSION_TAG] == "2025-06-04"
     # after the daily pipeline ran, the session is done; a new code version of the bars makes it not done
     _run("us_equity_daily_job", instance, warehouse_url, _session_tags(WEDNESDAY))
     versions = materialized.daily_pipeline_code_versions(defs.get_repository_def(), "us_equity_daily_job", BARS)
-    assert set(versions) == {BARS, *(dg.AssetKey(["us_equity", n]) for n in
-                                     ("feature_rows", "sr_levels", "supertrend_signals"))}
+    assert set(versions) == {BARS, *(dg.AssetKey(["us_equity", n]) for n in (
+        "feature_rows", "sr_levels", "supertrend_signals", "lgbm_forecasts", "prophet_forecasts", "ml_forecasts"))}
     assert materialized.session_statuses(instance, BARS, versions, closes, EQUITY)[WEDNESDAY].done
     changed = {**versions, BARS: "a-new-version"}
     status = materialized.session_statuses(instance, BARS, changed, closes, EQUITY)[WEDNESDAY]
