@@ -180,8 +180,8 @@ class Run:
         config = []
         if executor == "multiprocess":  # step processes fork from a server that loaded the code location once
             path = setup.home / "multiprocess.yaml"
-            path.write_text(json.dumps({"execution": {"config": {"multiprocess": {"start_method": {
-                "forkserver": {"preload_modules": ["definitions"]}}}}}}))
+            path.write_text(json.dumps({"execution": {"config": {"start_method": {
+                "forkserver": {"preload_modules": ["definitions"]}}}}}))
             config = ["-c", str(path)]
         with log.open("w") as out:
             self.proc = subprocess.Popen(
