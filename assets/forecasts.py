@@ -12,6 +12,7 @@ is "the latest model" (LastPartitionMapping), which is the one the after-close r
 """
 
 import datetime as dt
+from collections.abc import Callable
 from functools import cache
 
 import dagster as dg
@@ -154,6 +155,16 @@ def _forecast_asset(market: Market, name: str, deps: list[dg.AssetDep | dg.Asset
     )
 
 
+def _run_forecasts(context: dg.AssetExecutionContext, warehouse: WarehouseResource, market: Market,
+                   forecast: Callable[..., pipeline.ForecastReport]) -> dg.MaterializeResult:
+    """The body of every day x symbol forecast asset: the run's partitions, one transaction of the core's
+    `forecast` (lgbm, prophet or ensemble), the report as metadata."""
+    by_symbol, _ = partition_symbols(context, warehouse, market)
+    with warehouse.transaction() as conn:
+        report = forecast(conn, market.code, by_symbol, run_id=context.run_id)
+    return _report_result(context, warehouse, report)
+
+
 def _partition_figures(row) -> dict[str, object]:
     meta: dict[str, object] = {"dagster/row_count": row.rows, "labels": dg.MetadataValue.json(row.labels)}
     if row.reason:
@@ -207,10 +218,7 @@ def build_lgbm_forecasts(market: Market) -> dg.AssetsDefinition:
         d1 feature row; median and 80% interval of the h-session log return, scaled by the symbol's
         volatility; label against a neutral band of 0.1 sigma sqrt(h); confidence = probability of the stated
         direction. A symbol with fewer than 60 sessions, no feature row or no model gets a reason, no row."""
-        by_symbol, _ = partition_symbols(context, warehouse, market)
-        with warehouse.transaction() as conn:
-            report = pipeline.lgbm_forecasts(conn, market.code, by_symbol, run_id=context.run_id)
-        return _report_result(context, warehouse, report)
+        return _run_forecasts(context, warehouse, market, pipeline.lgbm_forecasts)
 
     return lgbm_forecasts
 
@@ -224,10 +232,7 @@ def build_prophet_forecasts(market: Market) -> dg.AssetsDefinition:
         SWIFTBOLT_PROPHET_LOOKBACK sessions up to D, on the market's session axis (h sessions ahead, not h
         calendar days; crypto every day), trend with changepoints, 80% interval. Fits run in
         SWIFTBOLT_PROPHET_PROCESSES processes."""
-        by_symbol, _ = partition_symbols(context, warehouse, market)
-        with warehouse.transaction() as conn:
-            report = pipeline.prophet_forecasts(conn, market.code, by_symbol, run_id=context.run_id)
-        return _report_result(context, warehouse, report)
+        return _run_forecasts(context, warehouse, market, pipeline.prophet_forecasts)
 
     return prophet_forecasts
 
@@ -243,10 +248,7 @@ def build_ml_forecasts(market: Market) -> dg.AssetsDefinition:
         before D (the symbol's, else the market's; equal weights recorded as 'equal_no_weights' while none
         exist). The row keeps the base predictions and weights used, and D's SuperTrend state and nearest
         support/resistance."""
-        by_symbol, _ = partition_symbols(context, warehouse, market)
-        with warehouse.transaction() as conn:
-            report = pipeline.ensemble_forecasts(conn, market.code, by_symbol, run_id=context.run_id)
-        return _report_result(context, warehouse, report)
+        return _run_forecasts(context, warehouse, market, pipeline.ensemble_forecasts)
 
     return ml_forecasts
 
