@@ -16,6 +16,10 @@ ALTER TABLE ml.ml_model_versions
     ADD CONSTRAINT model_versions_window CHECK (
         train_start <= last_sample_date
         AND (last_sample_date < train_end OR (horizon IN ('15m', '1h') AND last_sample_date <= train_end)));
+-- a training run is of the daily models (d1 feature rows) or of the intraday ones (m15)
+ALTER TABLE ml.training_runs
+    ADD COLUMN timeframe text NOT NULL DEFAULT 'd1' CHECK (timeframe IN ('d1', 'm15'));
+
 COMMENT ON COLUMN ml.ml_model_versions.horizon_sessions IS
     'the horizon in sessions (daily horizons) or in m15 bars (intraday horizons 15m, 1h)';
 

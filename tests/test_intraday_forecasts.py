@@ -7,6 +7,7 @@ horizon counts bars of the calendar (an early close and the night are skipped)."
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -25,6 +26,7 @@ from swiftbolt.markets import US_EQUITY
 from swiftbolt.providers.synthetic import SyntheticProvider
 from tests.forecast_helpers import MARKET, seed_features
 from tests.helpers import add_symbols, utc
+from tests.test_dbt import _dbt
 
 pytestmark = pytest.mark.warehouse
 
@@ -67,7 +69,8 @@ def _recompute_features(url: str, ids: dict[str, int]) -> None:
     seed_features(url, ids, D - dt.timedelta(days=10), D + dt.timedelta(days=7), ("m15", "h1"))
 
 
-def test_live_ticks_backfill_and_no_look_ahead(warehouse_url: str, frozen) -> None:
+def test_live_ticks_backfill_and_no_look_ahead(warehouse_url: str, frozen, monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
     ids = _seed(warehouse_url)
     resources = {"warehouse": WarehouseResource(database_url=warehouse_url)}
     models, forecasts, evaluations = build_assets(US_EQUITY)
@@ -155,6 +158,16 @@ def test_live_ticks_backfill_and_no_look_ahead(warehouse_url: str, frozen) -> No
         # of D's 26 issues: 25 (15m) and 22 (1h) expire on D; the rest at the next session's open
         assert by_day == {D: 25 + 22, dt.date(2024, 6, 13): 1 + 4}
         assert wrong == (0,)
+
+    # a chart gets the bars and the newest path side by side from dbt; the bar table holds no forecast
+    _dbt(warehouse_url, monkeypatch, tmp_path, "build", "--select", "intraday_chart")
+    with connect(warehouse_url) as conn:
+        chart = pd.DataFrame(conn.execute(
+            "SELECT kind, horizon, count(*), max(issued_at) FROM analytics.intraday_chart WHERE ticker = 'AAA' "
+            "GROUP BY 1, 2 ORDER BY 1, 2").fetchall(), columns=["kind", "horizon", "n", "issued"])
+    assert chart["kind"].tolist() == ["bar", "forecast", "forecast"]
+    assert chart["n"].tolist()[1:] == [1, 4]
+    assert (chart["issued"].iloc[1:] == pd.Timestamp("2024-06-12 20:00", tz="UTC")).all()  # the day's last issue
 
 
 def test_horizon_counts_bars_of_the_calendar_across_an_early_close_and_the_night() -> None:

@@ -148,7 +148,7 @@ def train_intraday_models(conn: psycopg.Connection, market: str, train_end: dt.d
     models: dict[str, tuple[int, str, int]] = {}
     with conn.transaction():
         run_row = store.start_training_run(conn, market, t_session, partition_key, run_id, feature_set.id,
-                                           dt.datetime.now(dt.UTC))
+                                           dt.datetime.now(dt.UTC), timeframe="m15")
         for horizon, (train, bundle, validation) in trained.items():
             rows = train.rows
             model_id = store.upsert_model_version(
