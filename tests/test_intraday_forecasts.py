@@ -18,6 +18,8 @@ from assets.partitions import RUN_KIND_TAG, symbol_partitions
 from resources import WarehouseResource
 from swiftbolt.calendars.sessions import session_dates
 from swiftbolt.db.connection import connect
+from swiftbolt.forecasts import intraday
+from swiftbolt.forecasts.config import ForecastSettings
 from swiftbolt.forecasts.intraday import _expiries
 from swiftbolt.forecasts.intraday_dataset import bar_grid
 from swiftbolt.market_data.ingest import RunInfo, ingest_bars
@@ -25,7 +27,8 @@ from swiftbolt.market_data.types import Timeframe
 from swiftbolt.markets import US_EQUITY
 from swiftbolt.providers.synthetic import SyntheticProvider
 from tests.forecast_helpers import MARKET, seed_features
-from tests.helpers import add_symbols, utc
+from tests.helpers import add_symbols, spy_2013_bars, utc
+from tests.test_bar_integrity import _ingest
 from tests.test_dbt import _dbt
 
 pytestmark = pytest.mark.warehouse
@@ -179,3 +182,30 @@ def test_horizon_counts_bars_of_the_calendar_across_an_early_close_and_the_night
     assert list(pd.to_datetime(ends, utc=True)) == [pd.Timestamp(f"2024-12-02 {t}", tz="UTC") for t in
                                                     ("14:45", "15:00", "15:15", "15:30")]
     assert grid["ts"].is_monotonic_increasing
+
+
+def test_real_spy_m15_bars_forecasts_and_evaluations(warehouse_url: str) -> None:
+    """Real SPY 15-minute bars (2013-10-04..11, pre- and post-market included, as Alpaca serves them): only
+    regular-session bars are on the grid, a model trained on the first four sessions forecasts every bar of
+    the fifth, and the evaluations land in the session each horizon ends in (the last bars' at the next
+    open). The sample is tiny (one symbol, ~80 samples): the figures are printed, not judged."""
+    ids = add_symbols(warehouse_url, {"SPY": MARKET}, source="alpaca")
+    _ingest(warehouse_url, spy_2013_bars(), ids)
+    seed_features(warehouse_url, ids, dt.date(2013, 10, 4), dt.date(2013, 10, 11), ("m15", "h1"))
+    day, next_day = dt.date(2013, 10, 10), dt.date(2013, 10, 11)
+    with connect(warehouse_url) as conn, conn.transaction():
+        trained = intraday.train_intraday_models(conn, MARKET, dt.date(2013, 10, 9),
+                                                 settings=ForecastSettings(intraday_train_sessions=4), min_samples=50)
+        assert sorted(trained.models) == ["15m", "1h"], trained.reasons
+        after = utc(2013, 10, 11, 21, 0)
+        made = intraday.intraday_forecasts(conn, MARKET, {"SPY": [day]}, after, latest_only=False)
+        first = intraday.evaluate_intraday(conn, MARKET, {"SPY": [day]}, after)
+        second = intraday.evaluate_intraday(conn, MARKET, {"SPY": [next_day]}, after)
+    assert made.rows_written == 2 * 26 and made.points_written == 26 * (1 + 4)
+    assert first.rows_written == 25 + 22 and second.rows_written == 1 + 4
+    rows = _rows(warehouse_url, "f.session_date = %s AND f.issued_at = %s AND f.horizon = '1h'",
+                 (day, pd.Timestamp("2013-10-10 20:00", tz="UTC")))
+    # 15:45-16:00 New York: the 1h path runs through the next session's first four bars
+    assert list(rows["point_ts"]) == [pd.Timestamp(f"2013-10-11 {t}", tz="UTC")
+                                      for t in ("13:45", "14:00", "14:15", "14:30")]
+    print("\n" + first.figures.to_string())

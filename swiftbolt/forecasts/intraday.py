@@ -113,7 +113,8 @@ def _frame(conn: psycopg.Connection, market: str, symbol_ids: list[int], first: 
 
 def train_intraday_models(conn: psycopg.Connection, market: str, train_end: dt.date, *,
                           settings: ForecastSettings | None = None, run_id: str | None = None,
-                          partition_key: str | None = None) -> IntradayTrainingReport:
+                          partition_key: str | None = None,
+                          min_samples: int = MIN_TRAIN_SAMPLES) -> IntradayTrainingReport:
     """Train and store the pooled intraday model of each horizon for training end T = the last session
     <= train_end: samples are the m15 bars of the last `intraday_train_sessions` sessions up to T whose
     label bar ended by T's close (purged gap = horizon: the loader stops at T's close)."""
@@ -138,9 +139,9 @@ def train_intraday_models(conn: psycopg.Connection, market: str, train_end: dt.d
     for horizon, k in INTRADAY_HORIZONS.items():
         samples = build_samples(frame, names, k)
         train = samples.take(np.isfinite(samples.rows["target"].to_numpy()))
-        if len(train) < MIN_TRAIN_SAMPLES:
+        if len(train) < min_samples:
             reasons[horizon] = (f"too few samples: {len(train)} realised m15 samples up to {t_session}, "
-                                f"{MIN_TRAIN_SAMPLES} needed")
+                                f"{min_samples} needed")
             continue
         validation = _validate(train, k, settings.lgbm_threads)
         bundle = lightgbm_models.train(train.X, train.rows["target"].to_numpy(float), names, settings.lgbm_threads)
