@@ -47,10 +47,15 @@ def build_daily_job(market: Market) -> dg.UnresolvedAssetJobDefinition:
 def build_intraday_job(market: Market) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         f"{market.code}_intraday_job",
-        selection=dg.AssetSelection.assets(keys.ohlc_bars(market), keys.quotes(market)),
+        selection=dg.AssetSelection.assets(
+            keys.ohlc_bars(market), keys.quotes(market), keys.feature_rows(market),
+            keys.market_asset(market, "intraday_forecasts"),
+            keys.market_asset(market, "intraday_forecast_evaluations")),
         partitions_def=market_partitions(market.code),
         tags={MARKET_TAG: market.code},
-        description=f"Intraday refresh of {market.code}: today's bars of every symbol (one ranged run) and the quotes.",
+        description=(f"Intraday refresh of {market.code}: today's bars of every symbol (one ranged run), the quotes, "
+                     "today's feature rows, the intraday forecasts at the newest ended m15 bar and the evaluations "
+                     "of the forecasts that expired."),
     )
 
 

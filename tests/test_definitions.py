@@ -96,6 +96,8 @@ NOT_WRITTEN_BY_ASSETS = {
 SHARED_BY_ASSETS = {
     "ml.ml_forecasts": "model_type",
     "ml.forecast_points": "the forecast's model_type",
+    "ml.ml_model_versions": "horizon (daily 1D..20D: forecast_models; intraday 15m, 1h: intraday_forecast_models)",
+    "ml.training_runs": "timeframe (d1: forecast_models, m15: intraday_forecast_models)",
 }
 _CREATE_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?([a-z_]+\.[a-z_0-9]+)\s*\(", re.IGNORECASE)
 

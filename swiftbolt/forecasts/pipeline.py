@@ -42,6 +42,7 @@ from swiftbolt.forecasts.ensemble import BASE_MODELS, ensemble_version, stored_w
 from swiftbolt.forecasts.horizons import HORIZONS, MAX_HORIZON, SessionIndex, calendar_around
 from swiftbolt.forecasts.labels import label_and_confidence, neutral_band
 from swiftbolt.forecasts.metrics import figures_table, score, score_baselines, up_frequency
+from swiftbolt.forecasts.paths import quantile_path
 from swiftbolt.universe import active_symbols
 
 MIN_TRAIN_SAMPLES = 200
@@ -394,12 +395,8 @@ def lgbm_forecasts(conn: psycopg.Connection, market: str, requests: Mapping[str,
             q = bundle.predict(X) * scale[:, None]
             r = _rows(sel, q, horizon, "lightgbm", index, run_id, model_version=bundle.sha256,
                       model_version_id=model_id, feature_set_hash=feature_set.definition_hash)
-            frac = np.arange(1, h + 1) / h
-            median = q[:, 1:2] * frac
-            paths = np.stack([median + (q[:, 0:1] - q[:, 1:2]) * np.sqrt(frac), median,
-                              median + (q[:, 2:3] - q[:, 1:2]) * np.sqrt(frac)], axis=2)
             rows.append(r)
-            points.append(_points(r, paths, sel["pos"].to_numpy(int), index))
+            points.append(_points(r, quantile_path(q, h), sel["pos"].to_numpy(int), index))
     return _finish(conn, report, ids, results, rows, points, t0)
 
 

@@ -38,13 +38,15 @@ _KEY = ("symbol_id", "forecast_date", "horizon")
 # --------------------------------------------------------------------------------------------- models
 
 def start_training_run(conn: psycopg.Connection, market: str, train_end: dt.date, partition_key: str | None,
-                       run_id: str | None, feature_set_id: int | None, started_at: dt.datetime) -> int:
-    """Insert the run row (finished later by `finish_training_run`, same transaction)."""
+                       run_id: str | None, feature_set_id: int | None, started_at: dt.datetime,
+                       timeframe: str = "d1") -> int:
+    """Insert the run row (finished later by `finish_training_run`, same transaction); `timeframe` = the
+    feature rows trained on (d1: the daily models, m15: the intraday ones)."""
     row = conn.execute(
         "INSERT INTO ml.training_runs (market, model_type, train_end, partition_key, dagster_run_id, feature_set_id,"
-        " n_symbols, n_samples, status, started_at, finished_at) "
-        "VALUES (%s, 'lightgbm', %s, %s, %s, %s, 0, 0, 'skipped', %s, %s) RETURNING id",
-        (market, train_end, partition_key, run_id, feature_set_id, started_at, started_at),
+        " n_symbols, n_samples, status, started_at, finished_at, timeframe) "
+        "VALUES (%s, 'lightgbm', %s, %s, %s, %s, 0, 0, 'skipped', %s, %s, %s) RETURNING id",
+        (market, train_end, partition_key, run_id, feature_set_id, started_at, started_at, timeframe),
     ).fetchone()
     assert row is not None
     return int(row[0])
