@@ -5,8 +5,8 @@ Per horizon, over the forecasts that every base model made (same symbol, day and
 are compared on the same outcomes), each model's mean squared error of the log return (median vs realised)
 gives an inverse-MSE weight, w_m = (1 / MSE_m) / sum_k (1 / MSE_k) (Bates and Granger's combination of
 forecasts with uncorrelated errors): a model that is always right gains the weight, one that is always
-wrong loses it. Weights are floored at WEIGHT_FLOOR before renormalising, so no model is dropped on a
-window's evidence alone and the ensemble keeps its quantiles of both.
+wrong loses it. Each model keeps at least WEIGHT_FLOOR (w = floor + (1 - k floor) w_raw for k models), so no
+model is dropped on one window's evidence alone.
 
 * market scope (symbol_id NULL): all symbols' paired evaluations, at least MIN_MARKET_PAIRS;
 * symbol scope: a symbol with at least MIN_SYMBOL_PAIRS pairs gets its own weights, shrunk toward the
@@ -60,9 +60,7 @@ def inverse_mse(pairs: pd.DataFrame, floor: float) -> tuple[dict[str, float], di
     inv = {m: 1.0 / max(v, 1e-12) for m, v in mse.items()}
     total = sum(inv.values())
     raw = {m: v / total for m, v in inv.items()}
-    floored = {m: max(v, floor) for m, v in raw.items()}
-    s = sum(floored.values())
-    weights = {m: v / s for m, v in floored.items()}
+    weights = {m: floor + (1.0 - floor * len(raw)) * v for m, v in raw.items()}
     acc = {m: {"n": len(pairs), "rmse": math.sqrt(mse[m]), "hit_rate": float(pairs[f"hit_{m}"].mean())}
            for m in BASE_MODELS}
     return weights, acc
