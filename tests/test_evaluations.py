@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.evaluations import accuracy_drift, build_assets, build_checks
+from assets.evaluations import accuracy_drift, build_assets
 from assets.forecasts import build_ml_forecasts
 from assets.partitions import symbol_partitions
 from resources import WarehouseResource
