@@ -90,7 +90,6 @@ def test_definitions_match_the_snapshot() -> None:
 # Tables written by something other than an asset, with the writer.
 NOT_WRITTEN_BY_ASSETS = {
     "ops.alerts": "sensors/alerting.py through swiftbolt/alerts.py",
-    "ml.model_weights": "nothing yet: the evaluations domain's model_weights asset (read by ml_forecasts)",
 }
 # Tables several assets write, each its own rows (the column that tells them apart).
 SHARED_BY_ASSETS = {
@@ -98,6 +97,7 @@ SHARED_BY_ASSETS = {
     "ml.forecast_points": "the forecast's model_type",
     "ml.ml_model_versions": "horizon (daily 1D..20D: forecast_models; intraday 15m, 1h: intraday_forecast_models)",
     "ml.training_runs": "timeframe (d1: forecast_models, m15: intraday_forecast_models)",
+    "ml.forecast_evaluations": "model_type (forecast_evaluations: base models; ensemble_evaluations: ensemble)",
 }
 _CREATE_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?([a-z_]+\.[a-z_0-9]+)\s*\(", re.IGNORECASE)
 

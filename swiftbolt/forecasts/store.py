@@ -28,7 +28,7 @@ FORECAST_COLUMNS: tuple[str, ...] = (
     "ci_upper", "ci_level", "overall_label", "confidence", "prob_up", "volatility", "neutral_band",
     "model_version", "model_version_id", "feature_set_hash", "dagster_run_id", "base_predictions", "weights",
     "weights_source", "weights_as_of", "supertrend_state", "supertrend_line", "nearest_support",
-    "nearest_resistance",
+    "nearest_resistance", "confidence_raw", "calibration_as_of", "calibration_source",
 )
 POINT_COLUMNS: tuple[str, ...] = ("forecast_id", "step", "point_date", "return_q10", "return_q50", "return_q90",
                                   "price", "lower", "upper")
@@ -201,6 +201,18 @@ def load_weights(conn: psycopg.Connection, market: str, last_day: dt.date) -> pd
         "SELECT as_of_date, horizon, symbol_id, model_type, weight FROM ml.model_weights "
         "WHERE market = %s AND as_of_date < %s ORDER BY as_of_date",
         (market, last_day),
+    )
+    assert cur.description is not None
+    return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def load_calibration(conn: psycopg.Connection, market: str, model_type: str, last_day: dt.date) -> pd.DataFrame:
+    """Every calibration bucket of (market, model_type) with as_of_date < last_day (ml.ml_confidence_calibration,
+    written by the evaluation domain): as_of_date, horizon, predicted, calibrated, ordered by bucket."""
+    cur = conn.execute(
+        "SELECT as_of_date, horizon, predicted, calibrated FROM ml.ml_confidence_calibration "
+        "WHERE market = %s AND model_type = %s AND as_of_date < %s ORDER BY as_of_date, horizon, bucket",
+        (market, model_type, last_day),
     )
     assert cur.description is not None
     return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
