@@ -11,6 +11,6 @@ warnings.filterwarnings(
     "ignore", message=r"Parameter `backfill_policy` of function `asset` is currently in beta", module="dagster"
 )
 
-from assets import features, forecasts, market_data  # noqa: E402  (after the warnings filter)
+from assets import features, forecasts, market_data, options  # noqa: E402  (after the warnings filter)
 
-MARKET_DOMAINS = (market_data, features, forecasts)
+MARKET_DOMAINS = (market_data, features, forecasts, options)

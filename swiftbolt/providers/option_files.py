@@ -139,7 +139,7 @@ def load_option_file(path: Path) -> pd.DataFrame:
         out["ts"] = session_close(session)
         out["session_date"] = session.dt.date
     out["expiration"] = parse_dates(out["expiration"], path, "expiration").dt.date
-    for c in OPTION_CHAIN_COLUMNS[6:] + ("strike",):
+    for c in (*OPTION_CHAIN_COLUMNS[6:], "strike"):
         out[c] = _num(out, c)
     out["underlying"] = out["underlying"].astype(str).str.strip().str.upper()
     out["option_type"] = out["option_type"].astype(str).str.strip().str.lower().replace({"c": "call", "p": "put"})
