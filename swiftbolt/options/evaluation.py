@@ -12,14 +12,21 @@ D = D0 + h sessions when the horizon has realized.
   quintile, with a Wilson 95% interval.
 * calibration: mean fill return per score quintile (q1 lowest), and the Spearman correlation of those means
   with the quintile (1 = returns rise with the score).
-* leakage: the IC of the score against the return over the h sessions *before* D0 (mid to mid) must be
-  near zero (|IC| <= LEAKAGE_IC_BOUND), and the ranks of D0 recomputed from data cut at D0 must equal the
-  stored ones (`features_match`, done by the caller).
+* leakage: the IC of the score against the return over the h sessions *before* D0 (mid to mid), taken
+  within calls and within puts and averaged, must be near zero (|IC| <= LEAKAGE_IC_BOUND). Within a side,
+  because the alignment component is a call/put bet by design: after a move of the underlying it
+  correlates with the side's past return across the whole chain without knowing anything about the
+  future (measured: -0.51 across sides on the synthetic market with a forecast flipping daily). Even
+  within a side it is not ~0 for this score: the spread, theta-per-premium and vega-per-premium
+  components are functions of today's premium, so a contract whose premium rose scores differently
+  without any look-ahead (measured within sides: +0.42 and +0.50 on the synthetic market, above 0.3 on
+  one real SPX exit ranking). So the placebo IC is stored and a value above LEAKAGE_IC_BOUND is listed
+  in the reasons, but it does not decide is_healthy. The exact leakage test is the recomputation: the
+  ranks of D0 recomputed from data cut at D0 must equal the stored ones (`features_match`, by the caller).
 * permutation test: p-value of |rank_ic| against N_PERMUTATIONS shuffles of the scores (seeded by the
   underlying and day): significance, not leakage.
-* is_healthy, with reasons: unhealthy on suspected leakage, on stored ranks that the data cut at D0 does
-  not reproduce, or on a mean IC below zero over at least MIN_JUDGED_WINDOW sessions with a stability
-  below -0.5. Fewer than MIN_CONTRACTS contracts: no IC, healthy, with the reason "not judged".
+* is_healthy, with reasons: unhealthy on stored ranks that the data cut at D0 does not reproduce, or on a
+  mean IC below zero over at least MIN_JUDGED_WINDOW sessions with a stability below -0.5. Fewer than MIN_CONTRACTS contracts: no IC, healthy, with the reason "not judged".
 """
 
 from __future__ import annotations
@@ -145,7 +152,11 @@ def evaluate(inp: EvaluationInputs) -> dict:
         mono = spearman(means.index.to_numpy(dtype="float64"), means.to_numpy())
         if inp.before is not None and not inp.before.empty:
             prior = prior_returns(inp.ranks, inp.before, inp.mode)
-            leak = spearman(inp.ranks["composite_score"].to_numpy(dtype="float64"), prior)
+            scores = inp.ranks["composite_score"].to_numpy(dtype="float64")
+            sides = inp.ranks["option_type"].to_numpy()
+            per_side = [spearman(scores[sides == s], prior[sides == s]) for s in ("call", "put")]
+            per_side = [x for x in per_side if not np.isnan(x)]
+            leak = float(np.mean(per_side)) if per_side else np.nan
     else:
         reasons.append(f"not judged: {n} contracts with fills at both ends (< {MIN_CONTRACTS})")
     window = pd.concat([inp.past_ics.dropna().iloc[-(IC_WINDOW - 1):], pd.Series([ic])]).dropna().to_numpy()
@@ -155,9 +166,8 @@ def evaluate(inp: EvaluationInputs) -> dict:
     stability = ic_mean / ic_std if ic_std and not np.isnan(ic_std) and ic_std > 0 else np.nan
     healthy = True
     if not np.isnan(leak) and abs(leak) > LEAKAGE_IC_BOUND:
-        healthy = False
-        reasons.append(f"leakage suspected: IC against the return before the ranking is {leak:+.2f} "
-                       f"(|IC| > {LEAKAGE_IC_BOUND})")
+        reasons.append(f"placebo: IC against the return before the ranking is {leak:+.2f} (|IC| > "
+                       f"{LEAKAGE_IC_BOUND}; reported, not a gate: see the module docstring)")
     if inp.features_match is False:
         healthy = False
         reasons.append("the ranks recomputed from data cut at the ranking day differ from the stored ranks")
