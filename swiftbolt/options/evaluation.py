@@ -26,7 +26,8 @@ D = D0 + h sessions when the horizon has realized.
 * permutation test: p-value of |rank_ic| against N_PERMUTATIONS shuffles of the scores (seeded by the
   underlying and day): significance, not leakage.
 * is_healthy, with reasons: unhealthy on stored ranks that the data cut at D0 does not reproduce, or on a
-  mean IC below zero over at least MIN_JUDGED_WINDOW sessions with a stability below -0.5. Fewer than MIN_CONTRACTS contracts: no IC, healthy, with the reason "not judged".
+  mean IC below zero over at least MIN_JUDGED_WINDOW sessions with a stability below -0.5. Fewer than
+  MIN_CONTRACTS contracts: no IC, healthy, with the reason "not judged".
 """
 
 from __future__ import annotations

@@ -257,7 +257,8 @@ def build_evaluations(conn: psycopg.Connection, market: str, by_symbol: dict[str
         part.figures = {
             "evaluations": [{"mode": r["ranking_mode"], "h": r["horizon_sessions"],
                              "ranked_on": str(r["snapshot_date"]),
-                             "n": r["n_contracts"], "rank_ic": _round(r["rank_ic"]), "ic_prior": _round(r["leakage_ic_prior"]),
+                             "n": r["n_contracts"], "rank_ic": _round(r["rank_ic"]),
+                             "ic_prior": _round(r["leakage_ic_prior"]),
                              "p_value": _round(r["permutation_p_value"]), "healthy": r["is_healthy"]} for r in rows],
             "missing": missing,
             "unhealthy": [f"{r['ranking_mode']} {r['horizon_sessions']}-session: {'; '.join(r['reasons'])}"
