@@ -23,6 +23,7 @@ from assets import (  # noqa: E402  (after the warnings filter)
     forecasts,
     intraday_forecasts,
     market_data,
+    options,
 )
 
-MARKET_DOMAINS = (market_data, features, forecasts, evaluations, intraday_forecasts)
+MARKET_DOMAINS = (market_data, features, forecasts, evaluations, intraday_forecasts, options)
