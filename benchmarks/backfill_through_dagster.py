@@ -221,8 +221,9 @@ def main() -> int:
         for (case, lever), runs in results.items():
             ratios = [r["ratio"] for r in runs]
             walls = [r["wall"] for r in runs]
-            print(f"  {case:>7} {lever:>8}: work/wall {statistics.median(ratios):.2f} ({min(ratios):.2f}..{max(ratios):.2f})"
-                  f", wall {statistics.median(walls):.1f}s, events {runs[0]['events']} {runs[0]['by_type']}")
+            print(f"  {case:>7} {lever:>8}: work/wall {statistics.median(ratios):.2f} "
+                  f"({min(ratios):.2f}..{max(ratios):.2f}), wall {statistics.median(walls):.1f}s, "
+                  f"events {runs[0]['events']} {runs[0]['by_type']}")
 
         if args.close_symbols:
             last = sessions[-1]
