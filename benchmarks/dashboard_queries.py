@@ -210,7 +210,7 @@ def _feature_keys() -> list[str]:
 
 def write_feature_rows(conn, first: dt.date | None = None) -> int:
     """One feature row per d1/h1/m15 bar (from `first` on), as the feature_rows asset would write them:
-    65 float8 values (here derived from the close), computed_at = now()."""
+    65 float8 values (here one value in [10, 90] per bar, so the dbt tests' ranges hold), computed_at = now()."""
     fs_id = conn.execute("SELECT id FROM ml.feature_sets WHERE name = 'bench'").fetchone()
     if fs_id is None:
         fs_id = conn.execute(
@@ -219,7 +219,8 @@ def write_feature_rows(conn, first: dt.date | None = None) -> int:
     cur = conn.execute(
         "INSERT INTO ml.feature_rows (symbol_id, timeframe, ts, session_date, feature_set_id, warmup_complete, "
         "feature_values) SELECT b.symbol_id, b.timeframe, b.ts, b.session_date, %s, true, "
-        f"array_fill(b.close::float8, ARRAY[{FEATURE_COUNT}]) FROM market.ohlc_bars b "
+        f"array_fill(50 + 40 * sin(extract(epoch FROM b.ts) / 86400.0), ARRAY[{FEATURE_COUNT}]) "
+        "FROM market.ohlc_bars b "
         "WHERE b.timeframe IN ('m15', 'h1', 'd1') AND b.session_date >= %s",
         (fs_id[0], first or dt.date.min))
     return cur.rowcount
