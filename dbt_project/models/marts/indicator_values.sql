@@ -16,7 +16,11 @@ target's rows of the pair from that bar on are replaced. Feature rows deleted wi
 
 Indexes: (symbol_id, timeframe, ts) unique, for chart queries and the incremental bookkeeping;
 _built_at, so the tests read only the rows recent builds wrote, and the previous build's start is one
-index probe; (post-hook) a partial index of the rows built with features. -#}
+index probe; (post-hook) a partial index of the rows built with features.
+
+No merge joins (pre-hook): the indicator rows come sorted by (symbol_id, timeframe, session_date, ts) from
+the windows, so a merge join with the feature rows can match only on (symbol_id, timeframe) and compares
+every bar of a pair with every feature row of it (minutes for a recomputed history); hash joins instead. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_from',
@@ -25,7 +29,7 @@ index probe; (post-hook) a partial index of the rows built with features. -#}
         {'columns': ['symbol_id', 'timeframe', 'ts'], 'unique': True},
         {'columns': ['_built_at']},
     ],
-    pre_hook=["set local work_mem = '" ~ var('indicator_work_mem') ~ "'"],
+    pre_hook=["set local work_mem = '" ~ var('indicator_work_mem') ~ "'", "set local enable_mergejoin = off"],
     post_hook=[{
         'sql': 'create index if not exists ' ~ this.identifier ~ '_features_idx on ' ~ this
                ~ ' (symbol_id, timeframe, ts) include (_features_hash) where _features_hash is not null',
