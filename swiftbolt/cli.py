@@ -68,9 +68,12 @@ def _setup() -> tuple[str, str]:
 def _export_env(dagster_url: str) -> None:
     settings = load_settings()
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    from swiftbolt.instance import sqlalchemy_url
+    from swiftbolt.instance import apply_event_env, sqlalchemy_url
 
     os.environ["SWIFTBOLT_DAGSTER_STORAGE_URL"] = sqlalchemy_url(dagster_url)
+    # Dagster's event batching settings (swiftbolt.instance.EVENT_ENV) for every process started from here:
+    # `dagster dev`'s webserver and daemon (run creation) and the run workers and the demo (materializations)
+    apply_event_env()
 
 
 def _prepare_dbt_manifest() -> None:

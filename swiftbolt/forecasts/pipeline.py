@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import psycopg
@@ -333,7 +332,7 @@ def train_models(conn: psycopg.Connection, market: str, train_end: dt.date, *,
                 feature_set_hash=feature_set.definition_hash,
                 parameters=lightgbm_models.public_params(settings.lgbm_threads) | {"window_sessions": window},
                 importance=importance, validation=validation, training_run_id=run_row,
-                library_version=f"lightgbm {lgb.__version__}")
+                library_version=f"lightgbm {lightgbm_models.lightgbm_version()}")
             models.append(TrainedModel(
                 horizon, model_id, bundle.sha256, pd.Timestamp(rows["session_date"].min()).date(),
                 pd.Timestamp(rows["session_date"].max()).date(), len(rows), int(rows["symbol_id"].nunique()),
