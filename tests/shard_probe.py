@@ -40,6 +40,11 @@ def describe() -> dict:
                     for c, m in MARKETS.items()},
         "assets": sorted(k.to_user_string() for k in graph.get_all_asset_keys() if k.path[0] == SHARD),
         "jobs": {j.name: sorted(k.to_user_string() for k in job_assets(j.name)) for j in jobs},
+        # the base market's, renamed to the shard: what the shard must have too
+        "base_assets": sorted(f"{SHARD}/{k.path[1]}" for k in graph.get_all_asset_keys() if k.path[0] == "us_equity"),
+        "base_jobs": {j.name.replace("us_equity", SHARD, 1): sorted(f"{SHARD}/{k.path[1]}" for k in job_assets(j.name)
+                                                                    if k.path[0] == "us_equity")
+                      for j in defs.jobs or [] if j.name.startswith("us_equity_") and not j.name.startswith(SHARD)},
         "schedules": sorted(s.name for s in defs.schedules or [] if s.name.startswith(SHARD)),
         "sensors": sorted(s.name for s in defs.sensors or [] if s.name.startswith(SHARD)),
         "partitions": {c: graph.get(dg.AssetKey([c, "ohlc_bars"])).partitions_def.partitions_defs[1].partitions_def.name

@@ -89,7 +89,9 @@ def test_partial_sessions_and_new_code_versions_are_not_done(warehouse_url: str,
     _run("us_equity_daily_job", instance, warehouse_url, _session_tags(WEDNESDAY))
     versions = materialized.daily_pipeline_code_versions(defs.get_repository_def(), "us_equity_daily_job", BARS)
     assert set(versions) == {BARS, *(dg.AssetKey(["us_equity", n]) for n in (
-        "feature_rows", "sr_levels", "supertrend_signals", "lgbm_forecasts", "prophet_forecasts", "ml_forecasts"))}
+        "feature_rows", "sr_levels", "supertrend_signals", "lgbm_forecasts", "prophet_forecasts", "ml_forecasts",
+        "forecast_evaluations", "ensemble_evaluations", "intraday_forecasts", "intraday_forecast_evaluations",
+        "options_chain_snapshots", "iv_history", "options_ranks", "ranking_evaluations"))}
     assert materialized.session_statuses(instance, BARS, versions, closes, EQUITY)[WEDNESDAY].done
     changed = {**versions, BARS: "a-new-version"}
     status = materialized.session_statuses(instance, BARS, changed, closes, EQUITY)[WEDNESDAY]

@@ -50,14 +50,14 @@ def test_a_second_equity_universe_by_configuration(warehouse_url: str, tmp_path:
 
     assert out["markets"]["us_equity_2"] == ["XNYS", "America/New_York", "us_equity", True, True]
     assert set(out["markets"]) == {"us_equity", "crypto", "us_equity_2"}
-    per_partition = [f"us_equity_2/{n}" for n in ("feature_rows", "ohlc_bars", "sr_levels", "supertrend_signals",
-                                                   "lgbm_forecasts", "prophet_forecasts", "ml_forecasts")]
-    assert out["assets"] == sorted([*per_partition, "us_equity_2/corporate_actions", "us_equity_2/quotes",
-                                    "us_equity_2/forecast_models"])
+    # every asset and job of the base market, under the shard's code (options included: it lists options)
+    assert out["assets"] == out["base_assets"]
+    assert {"us_equity_2/ohlc_bars", "us_equity_2/ml_forecasts", "us_equity_2/options_ranks",
+            "us_equity_2/intraday_forecasts", "us_equity_2/model_weights"} <= set(out["assets"])
     # its own jobs; the dbt marts read the built-in markets' sources, so they are not in the shard's daily job
-    assert out["jobs"] == {"us_equity_2_daily_job": sorted(per_partition),
-                           "us_equity_2_intraday_job": ["us_equity_2/ohlc_bars", "us_equity_2/quotes"],
-                           "us_equity_2_bars_job": ["us_equity_2/ohlc_bars"]}
+    assert set(out["jobs"]) == {"us_equity_2_daily_job", "us_equity_2_intraday_job", "us_equity_2_bars_job"}
+    assert out["jobs"] == {name: out["base_jobs"][name] for name in out["jobs"]}
+    assert not any(a.startswith("analytics/") for a in out["jobs"]["us_equity_2_daily_job"])
     assert out["schedules"] == ["us_equity_2_intraday_schedule"]
     assert out["sensors"] == ["us_equity_2_after_close_sensor", "us_equity_2_symbol_universe_sensor"]
     assert out["partitions"] == {"us_equity": "us_equity_symbols", "us_equity_2": "us_equity_2_symbols"}

@@ -345,7 +345,7 @@ def _forecast_rows(sel: pd.DataFrame, q: np.ndarray, horizon: str, k: int, grid:
         "return_q10": flat[:, 0], "return_q50": flat[:, 1], "return_q90": flat[:, 2],
         "price": b * np.exp(flat[:, 1]), "lower": b * np.exp(flat[:, 0]), "upper": b * np.exp(flat[:, 2]),
     })
-    points["issued_at"] = pd.to_datetime(points["issued_at"], utc=True)
+    points["issued_at"] = pd.to_datetime(points["issued_at"], utc=True).astype("datetime64[ns, UTC]")
     return rows, points
 
 

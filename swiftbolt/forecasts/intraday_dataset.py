@@ -70,7 +70,7 @@ def load_bars(conn: psycopg.Connection, symbol_ids: list[int], first: dt.date, l
         (symbol_ids, first, last, ended_by, ended_by)).fetchall()
     return pd.DataFrame({
         "symbol_id": np.array([r[0] for r in rows], dtype=np.int64),
-        "ts": pd.to_datetime(pd.Series([r[1] for r in rows], dtype="object"), utc=True),
+        "ts": _utc_ns([r[1] for r in rows]),
         "close": np.array([r[2] for r in rows], dtype=np.float64),
         "raw_close": np.array([r[3] for r in rows], dtype=np.float64),
     })
@@ -90,8 +90,14 @@ def load_features(conn: psycopg.Connection, feature_set: FeatureSetRef, symbol_i
     values = np.array([r[2] for r in rows], dtype=np.float64).reshape(len(rows), len(feature_set.keys))[:, keep]
     frame = pd.DataFrame(values, columns=[feature_set.keys[i] for i in keep])
     frame.insert(0, "symbol_id", np.array([r[0] for r in rows], dtype=np.int64))
-    frame.insert(1, "ts", pd.to_datetime(pd.Series([r[1] for r in rows], dtype="object"), utc=True))
+    frame.insert(1, "ts", _utc_ns([r[1] for r in rows]))
     return frame
+
+
+def _utc_ns(values: list) -> pd.Series:
+    """Timestamps as datetime64[ns, UTC] whatever pandas infers (an empty or microsecond column would not
+    merge with the ns grid)."""
+    return pd.to_datetime(pd.Series(values, dtype="object"), utc=True).astype("datetime64[ns, UTC]")
 
 
 def on_grid(bars: pd.DataFrame, grid: pd.DataFrame) -> pd.DataFrame:

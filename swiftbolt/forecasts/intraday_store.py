@@ -58,7 +58,7 @@ def write_forecasts(conn: psycopg.Connection, issues: pd.DataFrame, rows: pd.Dat
     if not written:
         return 0, 0
     ids = pd.DataFrame(written, columns=["forecast_id", "symbol_id", "horizon", "issued_at"])
-    ids["issued_at"] = pd.to_datetime(ids["issued_at"], utc=True)
+    ids["issued_at"] = pd.to_datetime(ids["issued_at"], utc=True).astype("datetime64[ns, UTC]")
     conn.execute("DELETE FROM ml.ml_forecast_paths_intraday WHERE forecast_id = ANY(%s)",
                  (ids["forecast_id"].tolist(),))
     if paths.empty:
@@ -81,7 +81,7 @@ def load_due(conn: psycopg.Connection, symbol_ids: Sequence[int], expired_from: 
     assert cur.description is not None
     frame = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
     for c in ("bar_ts", "issued_at", "expires_at"):
-        frame[c] = pd.to_datetime(frame[c], utc=True)
+        frame[c] = pd.to_datetime(frame[c], utc=True).astype("datetime64[ns, UTC]")
     return frame
 
 
@@ -89,7 +89,7 @@ def load_paths(conn: psycopg.Connection, forecast_ids: Sequence[int]) -> pd.Data
     cur = conn.execute("SELECT forecast_id, step, point_ts, lower, upper FROM ml.ml_forecast_paths_intraday "
                        "WHERE forecast_id = ANY(%s) ORDER BY forecast_id, step", (list(forecast_ids),))
     frame = pd.DataFrame(cur.fetchall(), columns=["forecast_id", "step", "point_ts", "lower", "upper"])
-    frame["point_ts"] = pd.to_datetime(frame["point_ts"], utc=True)
+    frame["point_ts"] = pd.to_datetime(frame["point_ts"], utc=True).astype("datetime64[ns, UTC]")
     return frame
 
 
