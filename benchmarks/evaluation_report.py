@@ -3,7 +3,7 @@ per asset for the whole range, and per horizon the hit rate beside the best base
 the ensemble's confidence before and after calibration.
 
     PYTHONPATH=. .venv/bin/python benchmarks/evaluation_report.py [--sources synthetic,files] \
-        [--forecast-days 100] [--retrain-weeks 4] [--files-dir ../shared/data/equity_daily]
+        [--forecast-days 90] [--retrain-weeks 4] [--files-dir ../shared/data/equity_daily]
 
 Per source (`synthetic`: the synthetic provider; `files`: the vendor files through the file provider,
 SWIFTBOLT_PROVIDER=files and SWIFTBOLT_FILES_DIR, here the real daily bars of SPY, QQQ, IWM, IBM, BAC, AIG),
@@ -216,7 +216,7 @@ def figures(url: str, as_of: dt.date):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sources", default="synthetic,files")
-    parser.add_argument("--forecast-days", type=int, default=100)
+    parser.add_argument("--forecast-days", type=int, default=90)
     parser.add_argument("--retrain-weeks", type=int, default=4)
     parser.add_argument("--files-dir", default=str(DEFAULT_FILES))
     args = parser.parse_args()
