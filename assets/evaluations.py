@@ -39,9 +39,10 @@ from swiftbolt.clock import utc_now
 from swiftbolt.code_version import source_version
 from swiftbolt.evaluations import calibration, drift, evaluate, performance, pipeline, store, weights
 from swiftbolt.forecasts import ensemble as forecast_ensemble
+from swiftbolt.forecasts import intraday_dataset
 from swiftbolt.forecasts.dataset import current_feature_set, load_feature_rows
 from swiftbolt.forecasts.ensemble import BASE_MODELS
-from swiftbolt.forecasts.horizons import MAX_HORIZON
+from swiftbolt.forecasts.horizons import HORIZONS, MAX_HORIZON
 from swiftbolt.forecasts.metrics import Z95
 from swiftbolt.forecasts.plots import markdown_image
 from swiftbolt.markets import Market
@@ -51,10 +52,12 @@ EVALUATIONS_CODE_VERSION = source_version(evaluate, store, pipeline)
 WEIGHTS_CODE_VERSION = source_version(weights, forecast_ensemble, store, pipeline)
 CALIBRATION_CODE_VERSION = source_version(calibration, forecast_ensemble, store, pipeline)
 PERFORMANCE_CODE_VERSION = source_version(performance, store, pipeline)
+INTRADAY_PERFORMANCE_CODE_VERSION = source_version(performance, store, pipeline, intraday_dataset)
 
 ECE_THRESHOLD = 0.10
 """Calibration drift: the ensemble's raw ECE over the calibration window above this. With >= 250 outcomes
 in 10 buckets, a calibrated forecaster's ECE is about 0.03-0.05 by sampling noise alone; 0.10 is twice that."""
+DAILY_HORIZONS = tuple(HORIZONS)
 FEATURE_PSI_ALERT = drift.PSI_ALERT
 FEATURE_DRIFT_SESSIONS = 20
 FEATURE_DRIFT_TOP = 5
@@ -251,7 +254,8 @@ def build_confidence_calibration(market: Market) -> dg.AssetsDefinition:
     return confidence_calibration
 
 
-def _accuracy_png(table: pd.DataFrame, title: str) -> str | None:
+def _accuracy_png(table: pd.DataFrame, title: str, horizons: tuple[str, ...] = ("1D", "5D", "10D", "20D")
+                  ) -> str | None:
     if table.empty:
         return None
     import io
@@ -262,7 +266,7 @@ def _accuracy_png(table: pd.DataFrame, title: str) -> str | None:
     import matplotlib.pyplot as plt
 
     pivot = table.pivot_table(index="horizon", columns="model", values="hit_rate")
-    pivot = pivot.reindex([h for h in ("1D", "5D", "10D", "20D") if h in pivot.index])
+    pivot = pivot.reindex([h for h in horizons if h in pivot.index])
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=80)
     pivot.plot.bar(ax=ax, width=0.8)
     ax.axhline(0.5, color="grey", lw=0.8, ls="--")
@@ -297,6 +301,32 @@ def build_model_performance(market: Market) -> dg.AssetsDefinition:
                              {"accuracy_vs_baselines": dg.MetadataValue.md(png)} if png else None)
 
     return model_performance
+
+
+def build_intraday_model_performance(market: Market) -> dg.AssetsDefinition:
+    deps = [dg.AssetDep(keys.market_asset(market, "intraday_forecast_evaluations"), partition_mapping=SAME_DAY)]
+
+    @dg.asset(**_day_asset(market, "intraday_model_performance", deps, INTRADAY_PERFORMANCE_CODE_VERSION,
+                           "ml.model_performance_history", {"postgres", "python"}))
+    def intraday_model_performance(context: dg.AssetExecutionContext,
+                                   warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """Intraday performance as of D: the rows of the intraday horizons 15m and 1h in
+        ml.model_performance_history, over the intraday evaluations of the 20 sessions ending at D, with the
+        same figures as model_performance (n, hit rate with its Wilson interval, MAE/RMSE of the log return,
+        time-series IC, rank IC across symbols per issue time and ICIR, 80% interval coverage, ECE and Brier
+        of P(up); steps counted in m15 bars) beside persistence (the last k bars' return) and zero return.
+        Its own asset, not part of model_performance: intraday evaluations land every 15 minutes while
+        daily ones land once after the close, so the daily figures are not recomputed each tick; each asset
+        replaces only its own horizons' rows. Metadata: hit rates vs baselines (table, plot)."""
+        days = _days(context)
+        with warehouse.transaction() as conn:
+            report = pipeline.intraday_performance(conn, market.code, days, run_id=context.run_id)
+        last = report.tables.get(days[-1], pd.DataFrame())
+        png = _accuracy_png(last, f"{market.code} intraday hit rate vs baselines as of {days[-1]}", ("15m", "1h"))
+        return _daily_result(context, warehouse, report, "ml.model_performance_history",
+                             {"accuracy_vs_baselines": dg.MetadataValue.md(png)} if png else None)
+
+    return intraday_model_performance
 
 
 def build_ensemble_inputs(market: Market) -> dg.AssetsDefinition:
@@ -355,7 +385,6 @@ def accuracy_drift(perf: pd.DataFrame) -> list[dict]:
     margin = 1.96 x sqrt(p (1 - p) / n_eff), n_eff = n / h (overlapping h-session outcomes), i.e. the
     model's hit rate is outside a 95% band around the baseline's; or whose IC is negative beyond 1.96 /
     sqrt(n_eff)."""
-    from swiftbolt.forecasts.horizons import HORIZONS
 
     out = []
     for horizon, g in perf.groupby("horizon"):
@@ -426,10 +455,8 @@ def build_checks(market: Market) -> list[dg.AssetChecksDefinition]:
         """No model's trailing hit rate is below the best baseline's by more than the 95% sampling margin
         (and no IC significantly negative) in the newest performance rows (else 'accuracy_drift' alert)."""
         with warehouse.connection() as conn:
-            row = conn.execute("SELECT max(as_of_date) FROM ml.model_performance_history WHERE market = %s",
-                               (market.code,)).fetchone()
-            as_of = row[0] if row else None
-            perf = store.load_performance(conn, market.code, as_of) if as_of else pd.DataFrame()
+            as_of = store.latest_performance_date(conn, market.code, DAILY_HORIZONS)
+            perf = store.load_performance(conn, market.code, as_of, DAILY_HORIZONS) if as_of else pd.DataFrame()
             drifting = accuracy_drift(perf) if not perf.empty else []
             _alert(conn, market, "accuracy_drift", bool(drifting), "warning", {"as_of": str(as_of), "models": drifting})
             conn.commit()
@@ -441,9 +468,7 @@ def build_checks(market: Market) -> list[dg.AssetChecksDefinition]:
         """PSI of the newest 1D model's top features (last 20 sessions vs its training window) below 0.25
         (else 'feature_drift' alert; 0.1-0.25 is a moderate shift, shown but passing)."""
         with warehouse.connection() as conn:
-            row = conn.execute("SELECT max(as_of_date) FROM ml.model_performance_history WHERE market = %s",
-                               (market.code,)).fetchone()
-            as_of = row[0] if row and row[0] else dt.date.today()
+            as_of = store.latest_performance_date(conn, market.code, DAILY_HORIZONS) or dt.date.today()
             psis = feature_drift(conn, market, as_of)
             shifted = {k: v for k, v in psis.items() if np.isfinite(v) and v > FEATURE_PSI_ALERT}
             _alert(conn, market, "feature_drift", bool(shifted), "warning", {"as_of": str(as_of), "psi": shifted})
@@ -476,4 +501,4 @@ def build_assets(market: Market) -> list[dg.AssetsDefinition | dg.AssetChecksDef
     """The evaluation domain of one market."""
     return [build_forecast_evaluations(market), build_model_weights(market), build_confidence_calibration(market),
             build_ensemble_inputs(market), build_ensemble_evaluations(market), build_model_performance(market),
-            *build_checks(market)]
+            build_intraday_model_performance(market), *build_checks(market)]

@@ -141,15 +141,22 @@ def test_one_lineage_graph_from_bars_to_marts() -> None:
     assert "analytics/indicator_values" in parents("dashboard_symbol_summary")
     assert {"market/market_calendar", "us_equity/ohlc_bars", "crypto/ohlc_bars"} <= parents("data_health")
 
+    # the evaluation marts read the tables of the evaluation assets of both markets (issue 12)
+    assert {f"{m}/{a}" for m in ("us_equity", "crypto") for a in ("model_performance", "intraday_model_performance")
+            } <= parents("model_accuracy")
+    assert {"us_equity/confidence_calibration", "crypto/confidence_calibration"} <= parents("calibration_curve")
+
     specs = {s.key.to_user_string(): s for s in swiftbolt_dbt_models.specs}
-    for name in ("bars_adjusted", "indicator_values", "dashboard_symbol_summary", "data_health"):
+    for name in ("bars_adjusted", "indicator_values", "dashboard_symbol_summary", "data_health", "model_accuracy",
+                 "calibration_curve"):
         spec = specs[f"analytics/{name}"]
         assert spec.group_name == "analytics" and spec.owners and spec.kinds == {"dbt", "postgres"}
         assert spec.description and "select" not in spec.description.lower()
     checks = {c.name for c in swiftbolt_dbt_models.check_specs}
     assert {"indicator_values_high_gte_low", "sma_20_matches_python", "volatility_20_matches_python",
             "indicator_values_unique_bar",
-            "data_health_no_critical", "unique_dashboard_symbol_summary_symbol_id"} <= checks
+            "data_health_no_critical", "unique_dashboard_symbol_summary_symbol_id",
+            "model_accuracy_one_row_per_model", "calibration_curve_monotone"} <= checks
 
 
 # --- with a database ------------------------------------------------------------------------------------
@@ -340,3 +347,70 @@ def test_incremental_indicator_values_equal_a_full_rebuild(
     assert incremental.loc[incremental["timeframe"] == "h1", "py_ma_20"].notna().any()
     _dbt(url, monkeypatch, tmp_path, *select, "--full-refresh")
     _assert_same_values(incremental, _indicators(url))
+
+
+# --- evaluation marts (issue 12) ----------------------------------------------------------------------------
+
+
+def test_model_accuracy_and_calibration_curve_read_the_newest_window(
+    warehouse_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Performance rows of two as-of days (daily and intraday horizons) and calibration curves, written by the
+    evaluation domain's store: the marts show the newest window only, each model beside the window's best
+    baseline, and the monotonicity test fails on a curve that goes down."""
+    from swiftbolt.evaluations import store
+
+    url = warehouse_url
+    old, new = dt.date(2024, 3, 1), dt.date(2024, 3, 4)
+    hits = {"lightgbm": 0.58, "prophet": 0.49, "persistence": 0.52, "always_up": 0.55, "up_frequency": 0.53,
+            "zero": None}
+
+    def rows(day: dt.date, horizons: tuple[str, ...], models: dict, shift: float) -> pd.DataFrame:
+        def hit_at(hit: float | None, d: float) -> float | None:
+            return None if hit is None else hit + shift + d
+
+        out = [{"market": "us_equity", "as_of_date": day, "horizon": h, "model": m,
+                "is_baseline": m not in ("lightgbm", "prophet", "ensemble"), "window_sessions": 60,
+                "window_start": day - dt.timedelta(days=80), "window_end": day, "n": 240, "n_symbols": 6,
+                "hit_rate": hit_at(hit, 0.0), "hit_low": hit_at(hit, -0.06), "hit_high": hit_at(hit, 0.06),
+                "mae": 0.01 if m != "zero" else 0.0125, "ic": 0.05} for h in horizons for m, hit in models.items()]
+        return pd.DataFrame(out).reindex(columns=list(store.PERFORMANCE_TABLE_COLUMNS))
+
+    intraday = {"lightgbm": 0.60, "persistence": 0.47, "zero": None}
+    with connect(url) as conn, conn.transaction():
+        store.write_performance(conn, "us_equity", [old], rows(old, ("1D", "5D"), hits, -0.1), ("1D", "5D"))
+        store.write_performance(conn, "us_equity", [new], rows(new, ("1D", "5D"), hits, 0.0), ("1D", "5D"))
+        store.write_performance(conn, "us_equity", [new], rows(new, ("15m", "1h"), intraday, 0.0), ("15m", "1h"))
+        for day, calibrated in ((old, [0.3, 0.2]), (new, [0.52, 0.61])):
+            curve = pd.DataFrame({"market": "us_equity", "as_of_date": day, "horizon": "1D", "model_type": "ensemble",
+                                  "method": "isotonic", "bucket": [5, 6], "bucket_lower": [0.5, 0.6],
+                                  "bucket_upper": [0.6, 0.7], "predicted": [0.55, 0.65], "actual": [0.5, 0.6],
+                                  "n": [40, 30], "calibrated": calibrated, "n_window": 70, "ece_before": 0.05,
+                                  "ece_after": 0.01, "window_start": day - dt.timedelta(days=300),
+                                  "window_end": day, "dagster_run_id": None})
+            curve["adjustment"] = curve["calibrated"] - curve["predicted"]
+            store.write_calibration(conn, "us_equity", [day], curve)
+    _dbt(url, monkeypatch, tmp_path, "build", "--select", "model_accuracy", "calibration_curve")
+
+    acc = _frame(url, "SELECT * FROM analytics.model_accuracy").set_index(["horizon", "model"])
+    assert len(acc) == 2 * 6 + 2 * 3 and set(acc["as_of_date"]) == {new}
+    lgbm = acc.loc[("1D", "lightgbm")]
+    assert lgbm["best_baseline"] == "always_up" and lgbm["best_baseline_hit_rate"] == pytest.approx(0.55)
+    assert lgbm["hit_rate_vs_best_baseline"] == pytest.approx(0.03) and not lgbm["beats_best_baseline"]
+    assert lgbm["mae_skill_vs_zero"] == pytest.approx(0.2)
+    assert acc.loc[("1h", "lightgbm"), "best_baseline"] == "persistence"
+    assert acc.loc[("1h", "lightgbm"), "beats_best_baseline"]   # Wilson lower bound 0.54 > 0.47
+    curve = _frame(url, "SELECT * FROM analytics.calibration_curve ORDER BY bucket")
+    assert curve["as_of_date"].tolist() == [new, new] and curve["calibrated"].tolist() == [0.52, 0.61]
+
+    # a curve that goes down fails the monotonicity test
+    with connect(url) as conn, conn.transaction():
+        conn.execute("UPDATE ml.ml_confidence_calibration SET calibrated = 0.4, adjustment = 0.4 - predicted "
+                     "WHERE as_of_date = %s AND bucket = 6", (new,))
+    from dbt.cli.main import dbtRunner
+
+    result = dbtRunner().invoke([
+        "test", "--select", "calibration_curve_monotone", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+        str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+        "--quiet"])
+    assert not result.success and result.exception is None

@@ -99,6 +99,8 @@ SHARED_BY_ASSETS = {
     "ml.ml_model_versions": "horizon (daily 1D..20D: forecast_models; intraday 15m, 1h: intraday_forecast_models)",
     "ml.training_runs": "timeframe (d1: forecast_models, m15: intraday_forecast_models)",
     "ml.forecast_evaluations": "model_type (forecast_evaluations: base models; ensemble_evaluations: ensemble)",
+    "ml.model_performance_history": "horizon (daily 1D..20D: model_performance; intraday 15m, 1h: "
+                                    "intraday_model_performance)",
 }
 _CREATE_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?([a-z_]+\.[a-z_0-9]+)\s*\(", re.IGNORECASE)
 

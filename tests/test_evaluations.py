@@ -196,7 +196,9 @@ def test_feedback_loop_through_dagster_without_look_ahead(warehouse_url: str) ->
         # one run per asset for the whole range (single-run backfill policy), not one per day
         run([evals], _grid_tags(e_first, e_last))
         run([weights], _day_tags(e_first, e_last))
-        run([calib], _day_tags(e_first, e_last))
+        calibrated = run([calib], _day_tags(e_first, e_last))
+        meta = calibrated.get_asset_materialization_events()[-1].materialization.metadata
+        assert "data:image/png;base64," in meta["reliability_diagram"].value   # the plot in the UI
         run([inputs], _day_tags(D, D))
         run([ml], _grid_tags(D, D))
         stored = _table(warehouse_url, "SELECT e.*, f.target_date FROM ml.forecast_evaluations e "
@@ -258,6 +260,8 @@ def test_feedback_loop_through_dagster_without_look_ahead(warehouse_url: str) ->
         run([ens_evals], _grid_tags(e_first, e_last))
         perf_run = run([perf, *checks[1:4]], _day_tags(e_last, e_last))
         table = _table(warehouse_url, "SELECT * FROM ml.model_performance_history WHERE as_of_date = %s", (e_last,))
+        meta = perf_run.get_asset_materialization_events()[-1].materialization.metadata
+        assert "data:image/png;base64," in meta["accuracy_vs_baselines"].value
         models = set(table["model"])
         assert {"lightgbm", "prophet", "ensemble", "persistence", "always_up", "up_frequency", "zero"} <= models
         one = table[table["horizon"] == "1D"].set_index("model")

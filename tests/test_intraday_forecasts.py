@@ -209,3 +209,68 @@ def test_real_spy_m15_bars_forecasts_and_evaluations(warehouse_url: str) -> None
     assert list(rows["point_ts"]) == [pd.Timestamp(f"2013-10-11 {t}", tz="UTC")
                                       for t in ("13:45", "14:00", "14:15", "14:30")]
     print("\n" + first.figures.to_string())
+
+
+def test_intraday_figures_beside_persistence_and_zero_in_the_performance_history(
+        warehouse_url: str, frozen) -> None:
+    """intraday_model_performance: the 15m and 1h rows of ml.model_performance_history over the intraday
+    evaluations, the model beside persistence and zero return; hit rates equal a recomputation from the
+    stored forecasts and the m15 bars; the daily horizons' rows of the same day are not touched."""
+    import numpy as np
+
+    from assets.evaluations import build_intraday_model_performance
+    from swiftbolt.evaluations import store
+
+    _seed(warehouse_url)
+    resources = {"warehouse": WarehouseResource(database_url=warehouse_url)}
+    models, forecasts, evaluations = build_assets(US_EQUITY)
+    perf = build_intraday_model_performance(US_EQUITY)
+    days = (D, dt.date(2024, 6, 13))
+    grid = {"dagster/asset_partition_range_start": f"{days[0]}|{TICKERS[0]}",
+            "dagster/asset_partition_range_end": f"{days[1]}|{TICKERS[-1]}"}
+    daily = pd.DataFrame([{"market": MARKET, "as_of_date": days[1], "horizon": "1D", "model": "zero",
+                           "is_baseline": True, "window_sessions": 60, "window_start": D, "window_end": days[1],
+                           "n": 1, "n_symbols": 1}]).reindex(columns=list(store.PERFORMANCE_TABLE_COLUMNS))
+    with connect(warehouse_url) as conn, conn.transaction():
+        store.write_performance(conn, MARKET, [days[1]], daily, ("1D",))
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(symbol_partitions(MARKET).name, list(TICKERS))
+        _run(instance, resources, [models], MODEL_WEEK)
+        frozen(utc(2024, 6, 13, 21, 0))
+        for asset in (forecasts, evaluations):
+            assert dg.materialize([asset], instance=instance, resources=resources, tags=grid).success
+        result = dg.materialize([perf], instance=instance, resources=resources, tags={
+            "dagster/asset_partition_range_start": days[0].isoformat(),
+            "dagster/asset_partition_range_end": days[1].isoformat()})
+        assert result.success
+    meta = result.get_asset_materialization_events()[-1].materialization.metadata
+    assert "accuracy_vs_baselines" in meta and "data:image/png;base64," in meta["accuracy_vs_baselines"].value
+
+    with connect(warehouse_url) as conn:
+        table = store.load_performance(conn, MARKET, days[1])
+        evals = store.load_intraday_evaluations(conn, MARKET, days[0], days[1])
+        bars = pd.DataFrame(conn.execute(
+            "SELECT symbol_id, ts, close FROM market.ohlc_bars_adjusted_per_bar WHERE timeframe = 'm15' "
+            "ORDER BY symbol_id, ts").fetchall(), columns=["symbol_id", "ts", "close"])
+    assert set(table["horizon"]) == {"1D", "15m", "1h"}            # the daily row is still there
+    intra = table[table["horizon"] != "1D"].set_index(["horizon", "model"])
+    assert set(intra.index) == {(h, m) for h in ("15m", "1h") for m in ("lightgbm", "persistence", "zero")}
+    assert (intra["window_sessions"] == 20).all() and (intra["window_end"] == days[1]).all()
+    bars["ts"] = pd.to_datetime(bars["ts"], utc=True)
+    for horizon, k in (("15m", 1), ("1h", 4)):
+        e = evals[evals["horizon"] == horizon]
+        assert intra.loc[(horizon, "lightgbm"), "n"] == len(e) > 100
+        real = e["realized_log_return"].to_numpy(float)
+        q50 = e["return_q50"].to_numpy(float)
+        ok = (q50 != 0) & (real != 0)
+        assert intra.loc[(horizon, "lightgbm"), "hit_rate"] == pytest.approx(
+            float((np.sign(q50[ok]) == np.sign(real[ok])).mean()))
+        # persistence: the sign of the k bars before the issue (synthetic bars: every grid bar exists)
+        past = bars.assign(past=np.log(bars["close"] / bars.groupby("symbol_id")["close"].shift(k)))
+        issue = e.assign(ts=e["issued_at"] - pd.Timedelta(minutes=15)).merge(past, on=["symbol_id", "ts"])
+        p, r = issue["past"].to_numpy(float), issue["realized_log_return"].to_numpy(float)
+        ok = np.isfinite(p) & (p != 0) & (r != 0)
+        assert intra.loc[(horizon, "persistence"), "hit_rate"] == pytest.approx(
+            float((np.sign(p[ok]) == np.sign(r[ok])).mean()))
+        assert np.isnan(intra.loc[(horizon, "zero"), "hit_rate"])   # zero return has no direction
+        assert intra.loc[(horizon, "zero"), "mae"] == pytest.approx(float(np.abs(real).mean()))

@@ -12,6 +12,7 @@ move. The baselines (persistence, always-up, historical up-frequency, zero retur
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -63,13 +64,17 @@ def _row(horizon: str, model: str, baseline: bool, figures: dict, frame: pd.Data
             "brier": brier}
 
 
-def performance(evals: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
+def performance(evals: pd.DataFrame, baselines: pd.DataFrame, steps: Mapping[str, int] = HORIZONS,
+                baseline_models: Sequence[str] | None = None) -> pd.DataFrame:
     """Figures per (horizon, model) and per (horizon, baseline). `evals`: symbol_id, model_type, horizon,
     forecast_date, realized_log_return, predicted_return, inside_interval, prob_up. `baselines`: symbol_id,
-    forecast_date, horizon, past_return, up_frequency, sigma_60 (for the baselines' rows)."""
+    forecast_date, horizon, past_return, up_frequency, sigma_60 (for the baselines' rows). `steps`: the
+    horizons' lengths in steps (sessions for the daily horizons; m15 bars for the intraday ones, whose
+    forecast_date is then the issue time and sigma_60 the per-bar volatility); `baseline_models`: the
+    baselines kept (all of score_baselines' by default)."""
     rows = []
     for (horizon, model), g in evals.groupby(["horizon", "model_type"], sort=True):
-        h = HORIZONS[str(horizon)]
+        h = steps[str(horizon)]
         f = g.assign(session_date=g["forecast_date"], realized=g["realized_log_return"].astype(float),
                      pred=np.log1p(g["predicted_return"].to_numpy(float)))
         fig = score(f, "pred", h, prob_up="prob_up")
@@ -82,7 +87,7 @@ def performance(evals: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
                 ["realized_log_return"].first())
     merged = outcomes.merge(baselines, on=["symbol_id", "forecast_date", "horizon"], how="left")
     for horizon, g in merged.groupby("horizon", sort=True):
-        h = HORIZONS[str(horizon)]
+        h = steps[str(horizon)]
         f = g.assign(session_date=g["forecast_date"], realized=g["realized_log_return"].astype(float))
         figs = score_baselines(f, h)
         sigma_h = f["sigma_60"].to_numpy(float) * math.sqrt(h)
@@ -90,6 +95,8 @@ def performance(evals: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
         zero_cov = np.abs(real) <= Z90 * sigma_h
         preds = {"persistence": f["past_return"].to_numpy(float), "zero": np.zeros(len(f))}
         for name, fig in figs.items():
+            if baseline_models is not None and name not in baseline_models:
+                continue
             rmse = (float(np.sqrt(np.nanmean((preds[name] - real) ** 2))) if name in preds else math.nan)
             cov = float(zero_cov[np.isfinite(sigma_h)].mean()) if name == "zero" and np.isfinite(sigma_h).any() \
                 else math.nan

@@ -259,7 +259,79 @@ def model_performance(conn: psycopg.Connection, market: str, days: Sequence[dt.d
         report.tables[day] = table
     rows = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=list(store.PERFORMANCE_TABLE_COLUMNS))
     with conn.transaction():
-        report.rows_written = store.write_performance(conn, market, sorted(days), rows)
+        report.rows_written = store.write_performance(conn, market, sorted(days), rows, tuple(HORIZONS))
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+INTRADAY_WINDOW = 20
+"""Sessions of evaluation dates the intraday figures are computed over: four weeks, about 26 issue times
+per US-equity session and symbol, so ~500 outcomes per symbol and horizon; the intraday model is retrained
+weekly, so a longer window would mostly judge models no longer in use."""
+INTRADAY_BASELINES = ("persistence", "zero")
+
+
+def intraday_baseline_inputs(conn: psycopg.Connection, market: str, evals: pd.DataFrame) -> pd.DataFrame:
+    """The baselines' inputs of intraday forecasts: per (symbol_id, issue time, horizon) the log return of
+    the k m15 bars that ended at the issue (persistence, from the adjusted m15 closes on the market's bar
+    grid, intraday_dataset.add_labels) and the per-bar volatility (zero return's random-walk interval)."""
+    from swiftbolt.forecasts.intraday_dataset import BAR, add_labels, grid_around, load_bars, on_grid
+
+    cols = ["symbol_id", "forecast_date", "horizon", "past_return", "up_frequency", "sigma_60"]
+    if evals.empty:
+        return pd.DataFrame(columns=cols)
+    first, last = min(evals["evaluation_date"]), max(evals["evaluation_date"])
+    grid = grid_around(market, first, last, 2)
+    bars = load_bars(conn, sorted({int(s) for s in evals["symbol_id"]}), grid["session_date"].iloc[0], last, None)
+    bars = add_labels(on_grid(bars, grid))
+    issue = evals[["symbol_id", "issued_at", "horizon", "horizon_steps", "volatility"]].drop_duplicates(
+        ["symbol_id", "issued_at", "horizon"])
+    past = issue.assign(ts=issue["issued_at"] - BAR).merge(
+        bars[["symbol_id", "ts", *(c for c in bars.columns if c.startswith("past_"))]], on=["symbol_id", "ts"],
+        how="left")
+    steps = past["horizon_steps"].to_numpy()
+    past_return = np.full(len(past), np.nan)
+    for k in np.unique(steps):
+        if f"past_{k}" in past:
+            past_return = np.where(steps == k, past[f"past_{k}"].to_numpy(float), past_return)
+    return pd.DataFrame({"symbol_id": past["symbol_id"].to_numpy(), "forecast_date": past["issued_at"],
+                         "horizon": past["horizon"].to_numpy(), "past_return": past_return,
+                         "up_frequency": np.nan, "sigma_60": past["volatility"].to_numpy(float)}, columns=cols)
+
+
+def intraday_performance(conn: psycopg.Connection, market: str, days: Sequence[dt.date], *,
+                         run_id: str | None = None, window: int = INTRADAY_WINDOW) -> DailyReport:
+    """Per day D: figures of the intraday model per intraday horizon (15m, 1h) beside persistence and zero
+    return, over the intraday evaluations with evaluation_date in the trailing `window` sessions ending at D;
+    the same figures as the daily horizons' (performance.performance), steps counted in m15 bars and the
+    cross-sections of the rank IC taken per issue time. Written as the intraday horizons' rows of
+    ml.model_performance_history."""
+    from swiftbolt.forecasts.intraday_dataset import INTRADAY_HORIZONS
+
+    t0 = time.perf_counter()
+    report = DailyReport(market)
+    index = _index(market, days, window + 5)
+    first = _window(index, min(days), window)[0]
+    evals = store.load_intraday_evaluations(conn, market, first, max(days))
+    evals = evals.assign(forecast_date=evals.get("issued_at"))
+    baselines = intraday_baseline_inputs(conn, market, evals)
+    out = []
+    for day in sorted(days):
+        start, end = _window(index, day, window)
+        win = evals[(evals["evaluation_date"] >= start) & (evals["evaluation_date"] <= end)] if not evals.empty \
+            else evals
+        table = (performance(win, baselines, INTRADAY_HORIZONS, INTRADAY_BASELINES) if not win.empty
+                 else pd.DataFrame())
+        if not table.empty:
+            out.append(table.assign(market=market, as_of_date=day, window_sessions=window, window_start=start,
+                                    window_end=end, dagster_run_id=run_id))
+        report.days[day] = {"rows": len(table), "window": f"{start}..{end}", "evaluations": len(win)}
+        if table.empty:
+            report.days[day]["reason"] = "no intraday evaluations in the window"
+        report.tables[day] = table
+    rows = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=list(store.PERFORMANCE_TABLE_COLUMNS))
+    with conn.transaction():
+        report.rows_written = store.write_performance(conn, market, sorted(days), rows, tuple(INTRADAY_HORIZONS))
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -103,10 +103,44 @@ PERFORMANCE_TABLE_COLUMNS = ("market", "as_of_date", "horizon", "model", "is_bas
                              "dagster_run_id")
 
 
-def write_performance(conn: psycopg.Connection, market: str, days: Sequence[dt.date], rows: pd.DataFrame) -> int:
-    return _replace(conn, "ml.model_performance_history", market, days, rows, PERFORMANCE_TABLE_COLUMNS)
+def write_performance(conn: psycopg.Connection, market: str, days: Sequence[dt.date], rows: pd.DataFrame,
+                      horizons: Sequence[str]) -> int:
+    """Make the market's performance rows of `horizons` on `days` exactly `rows`: the daily horizons
+    (model_performance) and the intraday ones (intraday_model_performance) are two writers' own rows."""
+    conn.execute("DELETE FROM ml.model_performance_history WHERE market = %s AND as_of_date = ANY(%s) "
+                 "AND horizon = ANY(%s)", (market, list(days), list(horizons)))
+    if rows.empty:
+        return 0
+    columns = list(PERFORMANCE_TABLE_COLUMNS)
+    return copy_frame(conn, "ml.model_performance_history", columns, _nulls(rows.loc[:, columns]))
 
 
-def load_performance(conn: psycopg.Connection, market: str, as_of: dt.date) -> pd.DataFrame:
+def load_performance(conn: psycopg.Connection, market: str, as_of: dt.date,
+                     horizons: Sequence[str] | None = None) -> pd.DataFrame:
     return _frame(conn.execute("SELECT * FROM ml.model_performance_history WHERE market = %s AND as_of_date = %s "
-                               "ORDER BY horizon, is_baseline, model", (market, as_of)))
+                               "AND (%s::text[] IS NULL OR horizon = ANY(%s)) ORDER BY horizon, is_baseline, model",
+                               (market, as_of, None if horizons is None else list(horizons),
+                                None if horizons is None else list(horizons))))
+
+
+def latest_performance_date(conn: psycopg.Connection, market: str, horizons: Sequence[str]) -> dt.date | None:
+    row = conn.execute("SELECT max(as_of_date) FROM ml.model_performance_history WHERE market = %s "
+                       "AND horizon = ANY(%s)", (market, list(horizons))).fetchone()
+    return row[0] if row else None
+
+
+def load_intraday_evaluations(conn: psycopg.Connection, market: str, first: dt.date,
+                              last: dt.date) -> pd.DataFrame:
+    """Intraday evaluations of the market's symbols with first <= evaluation_date <= last, with their
+    forecast's issue time, steps, median, P(up) and per-bar volatility (ml.ml_forecasts_intraday)."""
+    frame = _frame(conn.execute(
+        "SELECT e.forecast_id, e.symbol_id, e.horizon, f.horizon_steps, f.model_type, f.bar_ts, f.issued_at,"
+        " e.evaluation_date, e.realized_return AS realized_log_return, e.inside_interval, e.direction_correct,"
+        " f.forecast_return AS predicted_return, f.return_q50, f.prob_up, f.volatility "
+        "FROM ml.ml_forecast_evaluations_intraday e JOIN ml.ml_forecasts_intraday f ON f.id = e.forecast_id "
+        "JOIN market.symbols s ON s.id = e.symbol_id "
+        "WHERE s.market = %s AND e.evaluation_date BETWEEN %s AND %s", (market, first, last)))
+    for c in ("bar_ts", "issued_at"):
+        if c in frame:
+            frame[c] = pd.to_datetime(frame[c], utc=True)
+    return frame
