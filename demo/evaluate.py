@@ -43,7 +43,14 @@ def run(start: dt.date, end: dt.date, history_start: dt.date, bars_end: dt.date,
         import dagster as dg
 
         from definitions import defs
-        from demo.runner import _execute, model_weeks, range_run, sync_symbol_partitions, train_models
+        from demo.runner import (
+            _execute,
+            backfill_per_symbol,
+            model_weeks,
+            range_run,
+            sync_symbol_partitions,
+            train_models,
+        )
         from swiftbolt.db.connection import connect
         from swiftbolt.db.warehouse import warehouse_url
         from swiftbolt.universe import active_symbols
@@ -58,8 +65,8 @@ def run(start: dt.date, end: dt.date, history_start: dt.date, bars_end: dt.date,
                 with connect(url) as conn:
                     tickers = list(active_symbols(conn, MARKET))
                 sync_symbol_partitions(instance, MARKET, tickers)
-                range_run(defs, instance, progress, MARKET, tickers, history_start, bars_end,
-                          ["ohlc_bars", "feature_rows"], what="bars and d1 features")
+                backfill_per_symbol(defs, instance, progress, MARKET, tickers, history_start, bars_end,
+                                    ["ohlc_bars", "feature_rows"], what="bars and d1 features")
                 weeks = model_weeks(MARKET, start - dt.timedelta(days=7), end - dt.timedelta(days=1))
                 if weeks:
                     train_models(defs, instance, progress, MARKET, weeks)

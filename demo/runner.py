@@ -159,6 +159,36 @@ def range_run(defs: dg.Definitions, instance: dg.DagsterInstance, progress: Prog
     return result, outcome
 
 
+class _Silent(Progress):
+    """Progress of one run among several of a step: only its finished steps' names are forwarded."""
+
+
+def backfill_per_symbol(defs: dg.Definitions, instance: dg.DagsterInstance, progress: Progress, market: str,
+                        tickers: list[str], first: dt.date, last: dt.date, assets: list[str],
+                        what: str = "history backfill") -> list[StepOutcome]:
+    """A backfill of [first, last] x tickers as Dagster's backfill daemon splits it (min(symbols, days) runs:
+    one ranged run per symbol here). Dagster's `add_asset_metadata(partition_key=...)` validates each key
+    against every key of the run's range, so a run's per-partition metadata costs O(partitions^2): 7 symbols
+    x 491 sessions in one run spent minutes there, one run per symbol a seventh of it."""
+    job = defs.resolve_job_def(f"{market}_daily_job")
+    selection = [asset_keys.market_asset(get_market(market), name) for name in assets]
+    sessions = len(session_dates_between(market, first, last))
+    progress.start(f"{market} {what}, {len(tickers)} symbols x {sessions} sessions ({first}..{last}), "
+                   f"{', '.join(assets)}, one run per symbol")
+    outcomes, written, rejected = [], 0, 0
+    for ticker in tickers:
+        result, outcome = _execute(job, instance, _Silent(), ticker, tags=range_tags(first, last, ticker, ticker),
+                                   asset_selection=selection)
+        for mat in result.asset_materializations_for_node(f"{market}__ohlc_bars"):
+            written += mat.metadata["run/rows_written"].value
+            rejected += mat.metadata["run/rejected_rows"].value
+            break
+        progress.advance(f"{ticker} {outcome.seconds:.0f}s")
+        outcomes.append(outcome)
+    progress.done(f"{written} bars written, {rejected} rejected; {sum(o.seconds for o in outcomes):.0f}s")
+    return outcomes
+
+
 def _forecasts_summary(result: dg.ExecuteInProcessResult, market: str) -> str:
     written = []
     for name in ("lgbm_forecasts", "prophet_forecasts", "ml_forecasts"):
@@ -234,8 +264,8 @@ def run_default_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, day
         closed = timing.last_closed_sessions(market, now, days + history)
         past = [d for d in closed[:-days] if d >= history_start()]
         if past:
-            outcomes.append(range_run(defs, instance, progress, market, tickers, past[0], past[-1],
-                                      DEMO_HISTORY_ASSETS)[1])
+            outcomes += backfill_per_symbol(defs, instance, progress, market, tickers, past[0], past[-1],
+                                            DEMO_HISTORY_ASSETS)
             # every week whose training end can serve a demo day: from the last one ending before the first
             weeks = model_weeks(market, closed[-days] - dt.timedelta(days=7), closed[-1] - dt.timedelta(days=1))
             if weeks:
