@@ -8,10 +8,10 @@
 
 with forecasts as (
     {% for market in markets() %}
-    select distinct on (f.symbol_id, f.horizon) f.*
-    from {{ source(market ~ '_forecasts', 'ml_forecasts') }} f
-    where f.model_type = 'ensemble' and f.timeframe = 'd1' and f.symbol_id in {{ market_symbol_ids(market) }}
-    order by f.symbol_id, f.horizon, f.forecast_date desc
+    (select distinct on (f.symbol_id, f.horizon) f.*
+     from {{ source(market ~ '_forecasts', 'ml_forecasts') }} f
+     where f.model_type = 'ensemble' and f.timeframe = 'd1' and f.symbol_id in {{ market_symbol_ids(market) }}
+     order by f.symbol_id, f.horizon, f.forecast_date desc)
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 )
