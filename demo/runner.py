@@ -124,12 +124,13 @@ class StepOutcome:
 
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, progress: Progress, title: str, *,
              tags: dict[str, str] | None = None, asset_selection: list[dg.AssetKey] | None = None,
-             ) -> tuple[dg.ExecuteInProcessResult, StepOutcome]:
+             ops: dict | None = None) -> tuple[dg.ExecuteInProcessResult, StepOutcome]:
     run_id = str(uuid.uuid4())
     progress.start(f"{title} (run {run_id[:8]})")
     began = time.monotonic()
     with watch_run(instance, run_id, progress.advance):
-        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=RUN_LOGS,
+        result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                        run_config={**RUN_LOGS, **({"ops": ops} if ops else {})},
                                         run_id=run_id, tags=tags, asset_selection=asset_selection)
     _require_success(result, job.name)
     outcome = StepOutcome(title, run_id, time.monotonic() - began, list(result.get_asset_check_evaluations()))
@@ -165,20 +166,24 @@ class _Silent(Progress):
 
 def backfill_per_symbol(defs: dg.Definitions, instance: dg.DagsterInstance, progress: Progress, market: str,
                         tickers: list[str], first: dt.date, last: dt.date, assets: list[str],
-                        what: str = "history backfill") -> list[StepOutcome]:
+                        what: str = "history backfill", bar_timeframes: list[str] | None = None) -> list[StepOutcome]:
     """A backfill of [first, last] x tickers as Dagster's backfill daemon splits it (min(symbols, days) runs:
     one ranged run per symbol here). Dagster's `add_asset_metadata(partition_key=...)` validates each key
     against every key of the run's range, so a run's per-partition metadata costs O(partitions^2): 7 symbols
-    x 491 sessions in one run spent minutes there, one run per symbol a seventh of it."""
+    x 491 sessions in one run spent minutes there, one run per symbol a seventh of it. `bar_timeframes`: the
+    timeframes ohlc_bars fetches (config; e.g. ["d1"]: what the daily models need)."""
     job = defs.resolve_job_def(f"{market}_daily_job")
     selection = [asset_keys.market_asset(get_market(market), name) for name in assets]
     sessions = len(session_dates_between(market, first, last))
+    ops = ({f"{market}__ohlc_bars": {"config": {"timeframes": bar_timeframes}}}
+           if bar_timeframes is not None and "ohlc_bars" in assets else None)
+    only = f" ({'/'.join(bar_timeframes)} bars)" if ops else ""
     progress.start(f"{market} {what}, {len(tickers)} symbols x {sessions} sessions ({first}..{last}), "
-                   f"{', '.join(assets)}, one run per symbol")
+                   f"{', '.join(assets)}{only}, one run per symbol")
     outcomes, written, rejected = [], 0, 0
     for ticker in tickers:
         result, outcome = _execute(job, instance, _Silent(), ticker, tags=range_tags(first, last, ticker, ticker),
-                                   asset_selection=selection)
+                                   asset_selection=selection, ops=ops)
         for mat in result.asset_materializations_for_node(f"{market}__ohlc_bars"):
             written += mat.metadata["run/rows_written"].value
             rejected += mat.metadata["run/rejected_rows"].value
@@ -236,6 +241,8 @@ def train_models(defs: dg.Definitions, instance: dg.DagsterInstance, progress: P
 
 
 DEMO_HISTORY_ASSETS = ["ohlc_bars", "feature_rows"]
+"""The history the forecast models train on: d1 bars (w1/mo1 derived) and their feature rows. Intraday bars of
+two years would only make the history run and the first dbt build of indicator_values longer."""
 
 
 def run_default_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, days: int,
@@ -265,7 +272,7 @@ def run_default_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, day
         past = [d for d in closed[:-days] if d >= history_start()]
         if past:
             outcomes += backfill_per_symbol(defs, instance, progress, market, tickers, past[0], past[-1],
-                                            DEMO_HISTORY_ASSETS)
+                                            DEMO_HISTORY_ASSETS, bar_timeframes=["d1"])
             # every week whose training end can serve a demo day: from the last one ending before the first
             weeks = model_weeks(market, closed[-days] - dt.timedelta(days=7), closed[-1] - dt.timedelta(days=1))
             if weeks:

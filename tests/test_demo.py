@@ -38,14 +38,14 @@ def test_demo_is_quiet_explains_itself_and_ends_healthy(warehouse_url: str, empt
     daily = next(line for line in steps if "us_equity daily pipeline" in line)
     assert "ohlc_bars " in daily and "feature_rows " in daily and "bars written" in daily  # progress, then result
     history = next(line for line in steps if "us_equity history backfill" in line)
-    assert "7 symbols x 150 sessions" in history and "one run per symbol: AAPL " in history
+    assert "7 symbols x 150 sessions" in history and "(d1 bars), one run per symbol: AAPL " in history
     assert re.search(r"us_equity forecast models, \d+ weekly training ends .* -> 4 models of the last week", out)
     # the summary ends with the newest ensemble forecast of every symbol, all four horizons
     block = out.split("Latest ensemble forecast per symbol", 1)[1].splitlines()[1:10]
     assert len(block) == 9, out
     for line in block:
-        assert re.match(r"  \S+ +\d{4}-\d\d-\d\d close [\d.]+: 1D (bullish|bearish|neutral) [01]\.\d\d 5D .* 10D .* 20D "
-                        r"(bullish|bearish|neutral) [01]\.\d\d; 5D target [\d.]+ \[[\d.]+, [\d.]+\], SuperTrend "
+        assert re.match(r"  \S+ +\d{4}-\d\d-\d\d close [\d.]+: 1D (bullish|bearish|neutral) [01]\.\d\d 5D .* 10D .* "
+                        r"20D (bullish|bearish|neutral) [01]\.\d\d; 5D target [\d.]+ \[[\d.]+, [\d.]+\], SuperTrend "
                         r"(bullish|bearish)$", line), line
     log = Path(re.search(r"^Full log: (.+)$", out, re.M).group(1))
     assert log.parent == tmp_path / "state" / "logs"
