@@ -10,7 +10,20 @@ import warnings
 warnings.filterwarnings(
     "ignore", message=r"Parameter `backfill_policy` of function `asset` is currently in beta", module="dagster"
 )
+# The evaluation domain maps trading day x symbol assets to each other and to trading-day assets with
+# MultiPartitionMapping and MultiToSingleDimensionPartitionMapping (beta in 1.13, used on purpose: the
+# feedback loop's partition edges); their two beta warnings are filtered by exact text too.
+for _beta in ("MultiPartitionMapping", "MultiToSingleDimensionPartitionMapping"):
+    warnings.filterwarnings("ignore", message=rf"Class `{_beta}` is currently in beta", module="assets.evaluations")
+    warnings.filterwarnings("ignore", message=rf"Class `{_beta}` is currently in beta", module="assets.forecasts")
 
-from assets import features, forecasts, market_data  # noqa: E402  (after the warnings filter)
+from assets import (  # noqa: E402  (after the warnings filter)
+    evaluations,
+    features,
+    forecasts,
+    intraday_forecasts,
+    market_data,
+    options,
+)
 
-MARKET_DOMAINS = (market_data, features, forecasts)
+MARKET_DOMAINS = (market_data, features, forecasts, evaluations, intraday_forecasts, options)

@@ -20,9 +20,10 @@ import pandas as pd
 
 from assets import keys, teams
 from assets.metadata import add_partition_metadata, table_metadata, writes_tables
-from assets.partitions import market_partitions, market_tags, partition_symbols
+from assets.partitions import DATE_DIM, market_partitions, market_tags, partition_symbols
 from resources import WarehouseResource
 from swiftbolt.code_version import source_version
+from swiftbolt.evaluations import calibration
 from swiftbolt.forecasts import (
     dataset,
     ensemble,
@@ -42,7 +43,7 @@ OWNERS = teams.QUANT_RESEARCH
 MODELS_CODE_VERSION = source_version(dataset, lightgbm_models, horizons, store, pipeline)
 LGBM_CODE_VERSION = source_version(dataset, lightgbm_models, labels, horizons, store, pipeline)
 PROPHET_CODE_VERSION = source_version(prophet_models, labels, horizons, store, pipeline)
-ENSEMBLE_CODE_VERSION = source_version(ensemble, labels, horizons, store, pipeline)
+ENSEMBLE_CODE_VERSION = source_version(ensemble, labels, horizons, store, pipeline, calibration)
 MODEL_CRON = "0 1 * * 1"  # Monday 01:00 in the market's timezone: the week's sessions are over
 
 
@@ -240,14 +241,19 @@ def build_prophet_forecasts(market: Market) -> dg.AssetsDefinition:
 def build_ml_forecasts(market: Market) -> dg.AssetsDefinition:
     deps: list[dg.AssetDep | dg.AssetKey] = [keys.market_asset(market, n) for n in (
         "lgbm_forecasts", "prophet_forecasts", "feature_rows", "sr_levels")]
+    # the weights and calibration of D-1, through ensemble_inputs [trading day] of D (assets/evaluations.py)
+    deps.append(dg.AssetDep(keys.market_asset(market, "ensemble_inputs"),
+                            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(DATE_DIM)))
 
     @dg.asset(**_forecast_asset(market, "ml_forecasts", deps, {"postgres", "python"}, ENSEMBLE_CODE_VERSION))
     def ml_forecasts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         """The ensemble forecast of day D (ml.ml_forecasts, model_type 'ensemble'): quantile average of the
         LightGBM and Prophet forecasts of D with the weights of ml.model_weights as of the newest as_of_date
-        before D (the symbol's, else the market's; equal weights recorded as 'equal_no_weights' while none
-        exist). The row keeps the base predictions and weights used, and D's SuperTrend state and nearest
-        support/resistance."""
+        before D, i.e. D-1 (the symbol's, else the market's; equal weights recorded as 'equal_no_weights'
+        while none exist), and its confidence mapped through the ensemble's calibration curve as of the
+        newest day before D (ml.ml_confidence_calibration; 'uncalibrated_no_calibration' while none). The
+        row keeps the base predictions, weights, raw confidence and the dates of the weights and
+        calibration used, and D's SuperTrend state and nearest support/resistance."""
         return _run_forecasts(context, warehouse, market, pipeline.ensemble_forecasts)
 
     return ml_forecasts

@@ -11,6 +11,7 @@ import pandas as pd
 
 from assets.metadata import markdown_table, partition_key
 from assets.partitions import symbol_partitions
+from swiftbolt import clock
 from swiftbolt.calendars.timing import last_session_past_deadline
 from swiftbolt.markets import Market
 
@@ -18,7 +19,8 @@ FRESHNESS_CHECK_CRON = "*/30 * * * *"
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    """The project's clock (swiftbolt.clock), which the sensors and the other checks read too."""
+    return clock.utc_now()
 
 
 def session_freshness(

@@ -45,3 +45,19 @@ def forecast_models(market: Market | str) -> dg.AssetKey:
 
 def ml_forecasts(market: Market | str) -> dg.AssetKey:
     return market_asset(market, "ml_forecasts")
+
+
+def options_chain_snapshots(market: Market | str) -> dg.AssetKey:
+    return market_asset(market, "options_chain_snapshots")
+
+
+def iv_history(market: Market | str) -> dg.AssetKey:
+    return market_asset(market, "iv_history")
+
+
+def options_ranks(market: Market | str) -> dg.AssetKey:
+    return market_asset(market, "options_ranks")
+
+
+def ranking_evaluations(market: Market | str) -> dg.AssetKey:
+    return market_asset(market, "ranking_evaluations")

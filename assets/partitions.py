@@ -29,6 +29,8 @@ WEEKEND_EXCLUSIONS = ("0 0 * * 6", "0 0 * * 0")
 PARTITIONING_TAG = "swiftbolt/partitioning"
 TRADING_DAY_X_SYMBOL = "trading_day_x_symbol"
 MARKET_TAG = "swiftbolt/market"
+RUN_KIND_TAG = "swiftbolt/run_kind"
+"""Run tag: what launched a run (intraday, after_close, ...); the intraday assets read it."""
 
 
 def default_horizon_end(today: dt.date | None = None) -> dt.date:

@@ -6,9 +6,12 @@
    the embedded one; `--url` names another) with symbols, both markets' calendars and `--rows` bars
    generated in SQL (generate_series over the calendar's sessions: m15/h1/h4/d1 fetched, w1/mo1 derived
    from d1), plus bar_datasets, coverage_status and quotes as the ingestion would write them.
+   One feature row per d1/h1/m15 bar (65 float8 values, as the feature_rows asset writes them).
 2. Runs `dbt build --full-refresh` (models + tests), then an incremental `dbt build` after one more
-   session of bars, then another with nothing new, with the project's profile pointed at that
-   database; prints their durations.
+   session of bars and feature rows (the post-close build), then another with nothing new, with the
+   project's profile pointed at that database; prints their durations beside the queries, and the
+   feature change detection alone: the hash of every feature row indicator_values used before issue 15
+   against the computed_at watermark it uses now.
 3. Times, over `--runs` executions each after a warm-up, on one connection (prepared statements, as a
    dashboard's pool would): (a) SELECT * FROM analytics.dashboard_symbol_summary, (b) the chart query:
    the last 500 bars + indicators of a random symbol/timeframe up to a random time, (c) the same chart
@@ -26,6 +29,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -193,15 +198,81 @@ def populate(url: str, rows: int, equities: int, cryptos: int) -> tuple[list[int
     return ids, last
 
 
+FEATURE_COUNT = 65
+
+
+def _feature_keys() -> list[str]:
+    """The dbt project's Python feature keys (python_feature_columns), padded to the feature set's 65."""
+    project = yaml.safe_load((Path(__file__).resolve().parent.parent / "dbt_project" / "dbt_project.yml").read_text())
+    keys = list(dict.fromkeys(project["vars"]["python_feature_columns"].values()))
+    return keys + [f"feature_{i}" for i in range(len(keys), FEATURE_COUNT)]
+
+
+def write_feature_rows(conn, first: dt.date | None = None) -> int:
+    """One feature row per d1/h1/m15 bar (from `first` on), as the feature_rows asset would write them:
+    65 float8 values (here one value in [10, 90] per bar, so the dbt tests' ranges hold), computed_at = now()."""
+    fs_id = conn.execute("SELECT id FROM ml.feature_sets WHERE name = 'bench'").fetchone()
+    if fs_id is None:
+        fs_id = conn.execute(
+            "INSERT INTO ml.feature_sets (name, definition_hash, code_version, feature_keys, params, warmup_bars) "
+            "VALUES ('bench', 'bench', 'bench', %s, '{}', 500) RETURNING id", (_feature_keys(),)).fetchone()
+    cur = conn.execute(
+        "INSERT INTO ml.feature_rows (symbol_id, timeframe, ts, session_date, feature_set_id, warmup_complete, "
+        "feature_values) SELECT b.symbol_id, b.timeframe, b.ts, b.session_date, %s, true, "
+        f"array_fill(50 + 40 * sin(extract(epoch FROM b.ts) / 86400.0), ARRAY[{FEATURE_COUNT}]) "
+        "FROM market.ohlc_bars b "
+        "WHERE b.timeframe IN ('m15', 'h1', 'd1') AND b.session_date >= %s",
+        (fs_id[0], first or dt.date.min))
+    return cur.rowcount
+
+
 def append_session(url: str, day: dt.date) -> int:
-    """One more session of bars for every symbol (what the intraday/daily pipeline adds)."""
+    """One more session of bars and their feature rows for every symbol (what the daily pipeline adds)."""
     with connect(url) as conn, conn.transaction():
         run_id = conn.execute("SELECT max(id) FROM market.ingestion_runs").fetchone()[0]
         symbols = conn.execute("SELECT id, market FROM market.symbols ORDER BY id").fetchall()
         written = sum(_insert_symbol_bars(conn, sid, market, day, day, run_id) for sid, market in symbols)
         _write_lineage(conn, day, day, run_id)
         conn.execute("UPDATE market.bar_datasets SET as_of_ts = now() WHERE session_date = %s", (day,))
+        write_feature_rows(conn, day)
     return written
+
+
+# indicator_values' change detection of feature rows before issue 15: a hash of every feature row, fully
+# joined with the built rows (timed beside the builds; the model now reads a computed_at watermark)
+HASH_DETECTION = """
+SELECT count(*) FROM (
+    SELECT coalesce(t.symbol_id, f.symbol_id), coalesce(t.timeframe, f.timeframe), min(coalesce(t.ts, f.ts))
+    FROM (SELECT symbol_id, timeframe, ts, _features_hash FROM analytics.indicator_values
+          WHERE _features_hash IS NOT NULL) t
+    FULL JOIN (
+        SELECT DISTINCT ON (fr.symbol_id, fr.timeframe, fr.ts) fr.symbol_id, fr.timeframe, fr.ts,
+               md5(fr.feature_set_id::text || ':' || fr.warmup_complete::text || ':' || fr.feature_values::text)
+                   AS features_hash
+        FROM ml.feature_rows fr JOIN ml.feature_sets fs ON fs.id = fr.feature_set_id
+        ORDER BY fr.symbol_id, fr.timeframe, fr.ts, fr.feature_set_id DESC
+    ) f ON f.symbol_id = t.symbol_id AND f.timeframe = t.timeframe AND f.ts = t.ts
+    WHERE t._features_hash IS DISTINCT FROM f.features_hash
+    GROUP BY 1, 2
+) changed
+"""
+WATERMARK_DETECTION = """
+SELECT count(*) FROM (
+    SELECT fr.symbol_id, fr.timeframe, min(fr.ts) FROM ml.feature_rows fr
+    WHERE fr.computed_at > (SELECT max(_built_at) FROM analytics.indicator_values) - interval '1 hour'
+    GROUP BY 1, 2
+) changed
+"""
+
+
+def time_query(url: str, query: str, repeats: int = 3) -> float:
+    with connect(url, autocommit=True) as conn:
+        took = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            conn.execute(query).fetchall()
+            took.append(time.perf_counter() - started)
+    return statistics.median(took)
 
 
 def dbt_build(url: str, *args: str) -> float:
@@ -295,6 +366,12 @@ def main() -> None:
             ensure_database(url)
             migrate(url)
         populate(url, args.rows, args.equities, args.crypto)
+        with connect(url) as conn, conn.transaction():
+            started = time.perf_counter()
+            features = write_feature_rows(conn)
+        with connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE ml.feature_rows")
+        print(f"{features:,} feature rows in {time.perf_counter() - started:.0f} s", flush=True)
     with connect(url) as conn:
         built = conn.execute("SELECT to_regclass('analytics.indicator_values') IS NOT NULL").fetchone()[0]
         day = conn.execute("SELECT max(session_date) + 1 FROM market.bar_datasets").fetchone()[0]
@@ -307,6 +384,11 @@ def main() -> None:
           f"{report['incremental_build_s']} s", flush=True)
     report["repeat_build_s"] = round(dbt_build(url), 1)
     print(f"dbt build again, nothing new: {report['repeat_build_s']} s", flush=True)
+    report["feature_change_detection_s"] = {
+        "hash_of_every_row_before": round(time_query(url, HASH_DETECTION), 2),
+        "computed_at_watermark": round(time_query(url, WATERMARK_DETECTION), 4),
+    }
+    print(f"feature change detection alone: {report['feature_change_detection_s']}", flush=True)
     with connect(url) as conn:
         report["bars"] = int(conn.execute("SELECT count(*) FROM market.ohlc_bars").fetchone()[0])
         report["indicator_values_rows"] = int(conn.execute(
@@ -318,6 +400,8 @@ def main() -> None:
     report["queries"] = measure(url, args.runs)
     print(f"\n{report['bars']:,} bars; analytics.indicator_values {report['indicator_values_rows']:,} rows; "
           f"{args.runs} runs per query after 20 warm-up runs")
+    print(f"post-close dbt build (one more session of bars and features): {report['incremental_build_s']} s; "
+          f"nothing new: {report['repeat_build_s']} s; full: {report.get('full_build_s', 'kept')} s")
     print(f"{'query':36} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'rows':>6}")
     for name, q in report["queries"].items():  # type: ignore[union-attr]
         print(f"{name:36} {q['p50_ms']:8.2f} {q['p95_ms']:8.2f} {q['p99_ms']:8.2f} {q['max_ms']:8.2f} "

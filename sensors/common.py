@@ -6,10 +6,9 @@ import datetime as dt
 
 import dagster as dg
 
-from assets.partitions import DATE_DIM, MARKET_TAG, SYMBOL_DIM, symbol_partitions
+from assets.partitions import DATE_DIM, MARKET_TAG, RUN_KIND_TAG, SYMBOL_DIM, symbol_partitions
 from swiftbolt import clock
 
-RUN_KIND_TAG = "swiftbolt/run_kind"
 SESSION_TAG = "swiftbolt/session"
 SYMBOL_TAG = "swiftbolt/symbol"
 RANGE_START_TAG = "dagster/asset_partition_range_start"

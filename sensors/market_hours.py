@@ -44,13 +44,28 @@ def build_daily_job(market: Market) -> dg.UnresolvedAssetJobDefinition:
     )
 
 
+def intraday_assets(market: Market) -> list[dg.AssetKey]:
+    """What the intraday job refreshes: the bars and quotes, today's feature rows and the intraday forecasts
+    with the evaluations of those that expired, and the option chain snapshots where the market lists
+    options (the closing snapshot is the daily job's)."""
+    selected = [keys.ohlc_bars(market), keys.quotes(market), keys.feature_rows(market),
+                keys.market_asset(market, "intraday_forecasts"),
+                keys.market_asset(market, "intraday_forecast_evaluations")]
+    if market.has_options:
+        selected.append(keys.options_chain_snapshots(market))
+    return selected
+
+
 def build_intraday_job(market: Market) -> dg.UnresolvedAssetJobDefinition:
+    chains = " and the option chain snapshots" if market.has_options else ""
     return dg.define_asset_job(
         f"{market.code}_intraday_job",
-        selection=dg.AssetSelection.assets(keys.ohlc_bars(market), keys.quotes(market)),
+        selection=dg.AssetSelection.assets(*intraday_assets(market)),
         partitions_def=market_partitions(market.code),
         tags={MARKET_TAG: market.code},
-        description=f"Intraday refresh of {market.code}: today's bars of every symbol (one ranged run) and the quotes.",
+        description=(f"Intraday refresh of {market.code}: today's bars of every symbol (one ranged run), the "
+                     "quotes, today's feature rows, the intraday forecasts at the newest ended m15 bar and the "
+                     f"evaluations of the forecasts that expired{chains}."),
     )
 
 

@@ -71,9 +71,12 @@ def _setup() -> tuple[str, str]:
 def _export_env(dagster_url: str) -> None:
     settings = load_settings()
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    from swiftbolt.instance import sqlalchemy_url
+    from swiftbolt.instance import apply_event_env, sqlalchemy_url
 
     os.environ["SWIFTBOLT_DAGSTER_STORAGE_URL"] = sqlalchemy_url(dagster_url)
+    # Dagster's event batching settings (swiftbolt.instance.EVENT_ENV) for every process started from here:
+    # `dagster dev`'s webserver and daemon (run creation) and the run workers and the demo (materializations)
+    apply_event_env()
 
 
 def _prepare_dbt_manifest() -> None:
@@ -176,6 +179,9 @@ def _evaluate_forecasts(args: argparse.Namespace) -> int:
                "SWIFTBOLT_FORECAST_TRAIN_SESSIONS": str(plan.train_sessions), "DAGSTER_HOME": tmp,
                "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
         env.pop("SWIFTBOLT_EXTRA_MARKETS", None)
+        from swiftbolt.instance import apply_event_env
+
+        apply_event_env(env)  # Dagster's event batching, as for the demo
         log = settings.state_dir / "logs" / f"evaluate-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.log"
         _prepare_dbt_manifest()
         cmd = [sys.executable, "-m", "demo.evaluate", "--start", plan.start.isoformat(), "--end", plan.end.isoformat(),

@@ -17,6 +17,26 @@ PROVIDER_POOL_LIMIT = 1
 PROVIDER_QUEUE = "market_data_provider"
 COMPUTE_QUEUE = "compute"
 CELERY_QUEUES = (PROVIDER_QUEUE, COMPUTE_QUEUE)
+# Dagster's event writing, read from the environment of the process that writes (the daemon and webserver
+# create runs and their planned events; the run worker writes materializations). Every partition of every
+# asset costs a planned event at run creation and a materialization at the end (benchmarks/
+# backfill_through_dagster.py): batching writes a step's materializations in one INSERT (dagster-postgres
+# store_event_batch), and the subset setting writes one planned event per asset of a ranged run instead of
+# one per partition. A value set in the environment wins (`apply_event_env` only fills in defaults).
+EVENT_ENV = {
+    "DAGSTER_EVENT_BATCH_SIZE": "1000",
+    "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
+}
+
+
+def apply_event_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Fill in EVENT_ENV where the environment does not set the variable; returns the values in effect."""
+    import os
+
+    env = os.environ if environ is None else environ
+    for key, value in EVENT_ENV.items():
+        env.setdefault(key, value)
+    return {key: env[key] for key in EVENT_ENV}
 
 
 def sqlalchemy_url(url: str) -> str:

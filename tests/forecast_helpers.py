@@ -4,6 +4,7 @@ S/R levels) written the way the feature assets write them."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pandas as pd
 
@@ -30,20 +31,24 @@ def seed_bars(url: str, tickers: dict[str, tuple[dt.date, dt.date]]) -> dict[str
     return ids
 
 
-def seed_features(url: str, ids: dict[str, int], first: dt.date, last: dt.date) -> None:
-    """d1 feature rows and S/R levels of every session in [first, last], as the feature assets compute them."""
+def seed_features(url: str, ids: dict[str, int], first: dt.date, last: dt.date,
+                  timeframes: tuple[str, ...] = ("d1",)) -> None:
+    """Feature rows of the timeframes and d1 S/R levels of every session in [first, last], as the feature
+    assets compute them."""
     columns = feature_columns()
     with connect(url) as conn, conn.transaction():
         set_id = ensure_feature_set(conn, default_feature_set(), "1")
-        for sid in ids.values():
-            bars = load_adjusted_bars(conn, sid, "d1", first, last, WARMUP_BARS)
+        for sid, timeframe in itertools.product(ids.values(), timeframes):
+            bars = load_adjusted_bars(conn, sid, timeframe, first, last, WARMUP_BARS)
             if bars.empty:
                 continue
-            dates = sorted(d.date() for d in bars["session_date"] if first <= d.date() <= last)
+            dates = sorted({d.date() for d in bars["session_date"] if first <= d.date() <= last})
             feats = compute_features(bars)
             feats["session_date"] = bars["session_date"].to_numpy()
             keep = feats["session_date"].isin(pd.to_datetime(dates))
-            write_feature_rows(conn, sid, "d1", set_id, dates, feats[keep], columns)
+            write_feature_rows(conn, sid, timeframe, set_id, dates, feats[keep], columns)
+            if timeframe != "d1":
+                continue
             levels = sr_levels_series(bars, 120)
             levels["session_date"] = bars["session_date"].to_numpy()
             write_sr_levels(conn, sid, dates, levels[levels["session_date"].isin(pd.to_datetime(dates))])

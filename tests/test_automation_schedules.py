@@ -324,7 +324,11 @@ def test_every_schedule_and_sensor_is_described() -> None:
         daily = defs.resolve_job_def(f"{market}_daily_job")
         assert keys.ohlc_bars(market) in daily.asset_layer.executable_asset_keys
         intraday = defs.resolve_job_def(f"{market}_intraday_job")
-        assert intraday.asset_layer.executable_asset_keys == {keys.ohlc_bars(market), keys.quotes(market)}
+        chains = {keys.options_chain_snapshots(market)} if market == "us_equity" else set()
+        assert intraday.asset_layer.executable_asset_keys == {
+            keys.ohlc_bars(market), keys.quotes(market), keys.feature_rows(market),
+            keys.market_asset(market, "intraday_forecasts"), keys.market_asset(market, "intraday_forecast_evaluations"),
+            *chains}
 
 
 def test_daily_job_selects_by_tag_and_kind_downstream_of_the_bars() -> None:

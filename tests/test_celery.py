@@ -258,8 +258,8 @@ def test_daily_job_on_two_celery_workers_equals_a_multiprocess_run(setup: Setup,
     elapsed = time.monotonic() - started
 
     queues, workers = _celery_placement(setup, celery_run)
-    provider_steps = {k for k in queues if k.endswith("__ohlc_bars")}
-    assert provider_steps == {"us_equity__ohlc_bars"}, queues
+    provider_steps = {k for k in queues if k.endswith(("__ohlc_bars", "__options_chain_snapshots"))}
+    assert provider_steps == {"us_equity__ohlc_bars", "us_equity__options_chain_snapshots"}, queues
     for step, queue in queues.items():  # the provider pool's step on its queue, everything else on compute
         assert queue == (PROVIDER_QUEUE if step in provider_steps else COMPUTE_QUEUE), (step, queue)
     assert set(workers) == set(queues), f"steps without a worker event: {set(queues) - set(workers)}"

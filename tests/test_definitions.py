@@ -89,13 +89,16 @@ def test_definitions_match_the_snapshot() -> None:
 
 # Tables written by something other than an asset, with the writer.
 NOT_WRITTEN_BY_ASSETS = {
-    "ops.alerts": "sensors/alerting.py through swiftbolt/alerts.py",
-    "ml.model_weights": "nothing yet: the evaluations domain's model_weights asset (read by ml_forecasts)",
+    "ops.alerts": "sensors/alerting.py and us_equity/ranking_evaluations (ranking_unhealthy) through "
+                  "swiftbolt/alerts.py",
 }
 # Tables several assets write, each its own rows (the column that tells them apart).
 SHARED_BY_ASSETS = {
     "ml.ml_forecasts": "model_type",
     "ml.forecast_points": "the forecast's model_type",
+    "ml.ml_model_versions": "horizon (daily 1D..20D: forecast_models; intraday 15m, 1h: intraday_forecast_models)",
+    "ml.training_runs": "timeframe (d1: forecast_models, m15: intraday_forecast_models)",
+    "ml.forecast_evaluations": "model_type (forecast_evaluations: base models; ensemble_evaluations: ensemble)",
 }
 _CREATE_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?([a-z_]+\.[a-z_0-9]+)\s*\(", re.IGNORECASE)
 

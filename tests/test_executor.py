@@ -85,7 +85,9 @@ def test_steps_go_to_the_queue_of_their_pool() -> None:
     queues = {step.key: step.tags[QUEUE_TAG] for step in plan.steps}
     pools = {step.key: step.pool for step in plan.steps}
     assert pools["us_equity__ohlc_bars"] == PROVIDER_POOL
-    assert {k for k, q in queues.items() if q == PROVIDER_QUEUE} == {"us_equity__ohlc_bars"}
+    # the steps that call the market-data provider: the bars and the option chains
+    assert {k for k, q in queues.items() if q == PROVIDER_QUEUE} == {"us_equity__ohlc_bars",
+                                                                      "us_equity__options_chain_snapshots"}
     assert queues["swiftbolt_dbt_models"] == queues["us_equity__feature_rows"] == COMPUTE_QUEUE
     assert {plan.get_step_by_key(k).tags[QUEUE_TAG] for k in queues} == {PROVIDER_QUEUE, COMPUTE_QUEUE}
     intraday = route_steps(create_execution_plan(defs.resolve_job_def("us_equity_intraday_job")))

@@ -103,6 +103,7 @@ def test_model_weights_sum_to_one_per_scope_at_commit(warehouse_url: str) -> Non
     # one row per (scope, model): a NULL symbol_id (the market's scope) counts as a value
     with connect(warehouse_url) as conn, pytest.raises(psycopg.errors.UniqueViolation):
         _insert(conn, "ml.model_weights", _weight("lightgbm", 0.7))
-    with connect(warehouse_url) as conn, pytest.raises(psycopg.errors.CheckViolation):  # window ends before D
+    # the window ends at D at the latest (outcomes known at D's close; 0017), never after it
+    with connect(warehouse_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
         _insert(conn, "ml.model_weights", _weight("prophet", 0.3) | {"as_of_date": D + dt.timedelta(days=3),
-                                                                       "window_end": D + dt.timedelta(days=3)})
+                                                                       "window_end": D + dt.timedelta(days=4)})

@@ -98,7 +98,12 @@ def test_intraday_run_mid_session_succeeds_and_its_checks_pass(
     assert result.success
     checks = _checks(result)
     assert {"bar_quality", "session_coverage", "bars_fresh"} <= set(checks)
-    assert all(c.passed for c in checks.values()), {n: c.description for n, c in checks.items()}
+    bar_checks = {n: c for n, c in checks.items() if n in ("bar_quality", "session_coverage", "bars_fresh")}
+    assert all(c.passed for c in bar_checks.values()), {n: c.description for n, c in bar_checks.items()}
+    # the tick also computes the day's feature rows (for the intraday forecasts): with two sessions of history
+    # they are warm-up rows, and last night's run made bars only, so the feature checks may warn, never error
+    assert all(c.passed or c.severity == dg.AssetCheckSeverity.WARN for c in checks.values()), \
+        {n: c.description for n, c in checks.items()}
     coverage = checks["session_coverage"]
     assert f"{session} is open until {close}" in coverage.description
     assert "no daily bar yet" in coverage.description

@@ -18,6 +18,8 @@ class ForecastSettings:
     """Sessions of closes Prophet is fitted on (ending at D)."""
     prophet_processes: int = 1
     """Worker processes for Prophet fits (1 = in process)."""
+    intraday_train_sessions: int = 60
+    """Sessions of m15 bars per intraday training (about 1,560 bars per US equity symbol)."""
 
 
 def load_forecast_settings() -> ForecastSettings:
@@ -26,4 +28,5 @@ def load_forecast_settings() -> ForecastSettings:
         train_sessions=int_env("SWIFTBOLT_FORECAST_TRAIN_SESSIONS", 1000, 100, 20000, "a number of sessions"),
         prophet_lookback=int_env("SWIFTBOLT_PROPHET_LOOKBACK", 500, 60, 5000, "a number of sessions"),
         prophet_processes=int_env("SWIFTBOLT_PROPHET_PROCESSES", 1, 1, 64, "a process count"),
+        intraday_train_sessions=int_env("SWIFTBOLT_INTRADAY_TRAIN_SESSIONS", 60, 5, 2000, "a number of sessions"),
     )

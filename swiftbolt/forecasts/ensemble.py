@@ -80,3 +80,33 @@ def stored_weights(weights: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
     out["as_of"] = as_of
     out["scope"] = scope
     return out
+
+
+def weight_matrix(avail: np.ndarray, stored: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Weights per key row over BASE_MODELS (rows sum to 1 over the available models) and the source label,
+    from `avail` (n x models, the model has a forecast) and `stored_weights` output. Stored weights are
+    renormalised over the available models ('renormalized' when a weighted model is missing or a model
+    without weight is present); without stored weights, or none usable, equal weights ('equal_no_weights')."""
+    values = stored[[f"w_{m}" for m in BASE_MODELS]].to_numpy(float)
+    has_stored = np.isfinite(values).any(axis=1)
+    values = np.nan_to_num(values)
+    masked = np.where(avail, values, 0.0)
+    total = masked.sum(axis=1)
+    use_stored = has_stored & (total > 0)
+    equal = avail / np.maximum(avail.sum(axis=1, keepdims=True), 1)
+    weights = np.where(use_stored[:, None], masked / np.where(total > 0, total, 1.0)[:, None], equal)
+    complete = ((values > 0) == avail).all(axis=1)
+    source = np.where(~use_stored, "equal_no_weights",
+                      np.where(complete, stored["scope"].fillna("model_weights_market").to_numpy(), "renormalized"))
+    return weights, source
+
+
+def combine_rows(base: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """Per row, the weighted average of the base models' (n, 3) log-return quantiles (NaN rows of a model
+    count as 0 with weight 0), sorted: the ensemble's quantiles."""
+    qs = np.zeros((len(weights), 3))
+    for j, m in enumerate(BASE_MODELS):
+        if m in base:
+            qs += weights[:, j:j + 1] * np.nan_to_num(np.asarray(base[m], dtype=np.float64))
+    return np.sort(qs, axis=1)
+

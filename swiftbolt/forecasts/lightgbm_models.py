@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
+
+if TYPE_CHECKING:  # lightgbm (with scipy.sparse, ~0.3 s) is imported where it trains or loads
+    import lightgbm as lgb
 
 QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
 NUM_BOOST_ROUND = 150
@@ -46,7 +49,13 @@ def training_params(alpha: float, threads: int) -> dict[str, object]:
 def public_params(threads: int) -> dict[str, object]:
     """What is stored beside the model (ml.ml_model_versions.parameters)."""
     return {**PARAMS, "quantiles": list(QUANTILES), "num_boost_round": NUM_BOOST_ROUND, "num_threads": threads,
-            "target": "log return / (sigma_60 * sqrt(h))", "lightgbm": lgb.__version__}
+            "target": "log return / (sigma_60 * sqrt(h))", "lightgbm": lightgbm_version()}
+
+
+def lightgbm_version() -> str:
+    import lightgbm as lgb
+
+    return lgb.__version__
 
 
 @dataclass
@@ -90,6 +99,8 @@ def bundle_sha256(feature_names: list[str], quantiles: tuple[float, ...], texts:
 
 def train(X: np.ndarray, y: np.ndarray, feature_names: list[str], threads: int = 1) -> ModelBundle:
     """Fit one booster per quantile on (X, y)."""
+    import lightgbm as lgb
+
     texts, boosters = [], []
     for alpha in QUANTILES:
         data = lgb.Dataset(X, label=y, feature_name=list(feature_names), free_raw_data=True,
@@ -103,5 +114,7 @@ def train(X: np.ndarray, y: np.ndarray, feature_names: list[str], threads: int =
 
 def load(feature_names: list[str], quantiles: tuple[float, ...], texts: list[str]) -> ModelBundle:
     """A stored model (ml.ml_model_versions.model_texts) back as boosters."""
+    import lightgbm as lgb
+
     return ModelBundle(list(feature_names), tuple(quantiles), list(texts),
                        [lgb.Booster(model_str=t) for t in texts])

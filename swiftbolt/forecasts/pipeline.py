@@ -20,11 +20,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import psycopg
 
+from swiftbolt.evaluations.calibration import apply_curve
 from swiftbolt.forecasts import lightgbm_models, prophet_models, store
 from swiftbolt.forecasts.config import ForecastSettings, load_forecast_settings
 from swiftbolt.forecasts.dataset import (
@@ -38,10 +38,11 @@ from swiftbolt.forecasts.dataset import (
     training_samples,
     with_sessions,
 )
-from swiftbolt.forecasts.ensemble import BASE_MODELS, ensemble_version, stored_weights
+from swiftbolt.forecasts.ensemble import BASE_MODELS, combine_rows, ensemble_version, stored_weights, weight_matrix
 from swiftbolt.forecasts.horizons import HORIZONS, MAX_HORIZON, SessionIndex, calendar_around
 from swiftbolt.forecasts.labels import label_and_confidence, neutral_band
 from swiftbolt.forecasts.metrics import figures_table, score, score_baselines, up_frequency
+from swiftbolt.forecasts.paths import quantile_path
 from swiftbolt.universe import active_symbols
 
 MIN_TRAIN_SAMPLES = 200
@@ -197,7 +198,8 @@ def _rows(meta: pd.DataFrame, q: np.ndarray, horizon: str, model_type: str, inde
     defaults: dict[str, object] = {
         "model_version": None, "model_version_id": None, "feature_set_hash": None, "base_predictions": None,
         "weights": None, "weights_source": None, "weights_as_of": None, "supertrend_state": None,
-        "supertrend_line": None, "nearest_support": None, "nearest_resistance": None,
+        "supertrend_line": None, "nearest_support": None, "nearest_resistance": None, "confidence_raw": None,
+        "calibration_as_of": None, "calibration_source": None,
     }
     for name, value in {**defaults, **columns}.items():
         rows[name] = value
@@ -330,7 +332,7 @@ def train_models(conn: psycopg.Connection, market: str, train_end: dt.date, *,
                 feature_set_hash=feature_set.definition_hash,
                 parameters=lightgbm_models.public_params(settings.lgbm_threads) | {"window_sessions": window},
                 importance=importance, validation=validation, training_run_id=run_row,
-                library_version=f"lightgbm {lgb.__version__}")
+                library_version=f"lightgbm {lightgbm_models.lightgbm_version()}")
             models.append(TrainedModel(
                 horizon, model_id, bundle.sha256, pd.Timestamp(rows["session_date"].min()).date(),
                 pd.Timestamp(rows["session_date"].max()).date(), len(rows), int(rows["symbol_id"].nunique()),
@@ -394,12 +396,8 @@ def lgbm_forecasts(conn: psycopg.Connection, market: str, requests: Mapping[str,
             q = bundle.predict(X) * scale[:, None]
             r = _rows(sel, q, horizon, "lightgbm", index, run_id, model_version=bundle.sha256,
                       model_version_id=model_id, feature_set_hash=feature_set.definition_hash)
-            frac = np.arange(1, h + 1) / h
-            median = q[:, 1:2] * frac
-            paths = np.stack([median + (q[:, 0:1] - q[:, 1:2]) * np.sqrt(frac), median,
-                              median + (q[:, 2:3] - q[:, 1:2]) * np.sqrt(frac)], axis=2)
             rows.append(r)
-            points.append(_points(r, paths, sel["pos"].to_numpy(int), index))
+            points.append(_points(r, quantile_path(q, h), sel["pos"].to_numpy(int), index))
     return _finish(conn, report, ids, results, rows, points, t0)
 
 
@@ -459,6 +457,29 @@ def prophet_forecasts(conn: psycopg.Connection, market: str, requests: Mapping[s
 
 # ------------------------------------------------------------------------------------------- ensemble
 
+def calibrate_confidence(rows: pd.DataFrame, calibration: pd.DataFrame) -> pd.DataFrame:
+    """The ensemble rows' confidence mapped through the calibration curve of their horizon as of the newest
+    as_of_date before their forecast date (ml.ml_confidence_calibration); the raw confidence and the curve's
+    date are kept on the row. Without a curve the confidence stays raw ('uncalibrated_no_calibration')."""
+    out = rows.assign(confidence_raw=rows["confidence"].to_numpy(float), calibration_as_of=None,
+                      calibration_source="uncalibrated_no_calibration")
+    if calibration.empty or rows.empty:
+        return out
+    conf = out["confidence"].to_numpy(float).copy()
+    as_of = np.array([None] * len(out), dtype=object)
+    source = out["calibration_source"].to_numpy(object).copy()
+    for (horizon, day), idx in out.groupby(["horizon", "forecast_date"]).indices.items():
+        curves = calibration[(calibration["horizon"] == horizon) & (calibration["as_of_date"] < day)]
+        if curves.empty:
+            continue
+        newest = curves["as_of_date"].max()
+        c = curves[curves["as_of_date"] == newest]
+        conf[idx] = apply_curve(c["predicted"].to_numpy(float), c["calibrated"].to_numpy(float), conf[idx])
+        as_of[idx] = newest
+        source[idx] = "isotonic"
+    return out.assign(confidence=conf, calibration_as_of=as_of, calibration_source=source)
+
+
 def ensemble_forecasts(conn: psycopg.Connection, market: str, requests: Mapping[str, Sequence[dt.date]], *,
                        run_id: str | None = None) -> ForecastReport:
     """The ensemble for (symbol -> days): base forecasts of D combined with the weights as of the newest
@@ -498,24 +519,9 @@ def ensemble_forecasts(conn: psycopg.Connection, market: str, requests: Mapping[
     w = stored_weights(store.load_weights(conn, market, days[-1] + dt.timedelta(days=1)), keys)
     avail = np.column_stack([keys.get(f"return_q50_{m}", pd.Series(np.nan, index=keys.index)).notna().to_numpy()
                              for m in BASE_MODELS])
-    stored = w[[f"w_{m}" for m in BASE_MODELS]].to_numpy(float)
-    has_stored = np.isfinite(stored).any(axis=1)
-    stored = np.nan_to_num(stored)
-    masked = np.where(avail, stored, 0.0)
-    total = masked.sum(axis=1)
-    use_stored = has_stored & (total > 0)
-    equal = avail / avail.sum(axis=1, keepdims=True)
-    weights = np.where(use_stored[:, None], masked / np.where(total > 0, total, 1.0)[:, None], equal)
-    complete = ((stored > 0) == avail).all(axis=1)
-    source = np.where(~use_stored, "equal_no_weights",
-                      np.where(complete, w["scope"].fillna("model_weights_market").to_numpy(), "renormalized"))
-    qs = np.zeros((len(keys), 3))
-    for j, m in enumerate(BASE_MODELS):
-        if f"return_q50_{m}" not in keys:
-            continue
-        mq = keys[[f"return_q10_{m}", f"return_q50_{m}", f"return_q90_{m}"]].to_numpy(float)
-        qs += weights[:, j:j + 1] * np.nan_to_num(mq)
-    qs = np.sort(qs, axis=1)
+    weights, source = weight_matrix(avail, w)
+    qs = combine_rows({m: keys[[f"return_q10_{m}", f"return_q50_{m}", f"return_q90_{m}"]].to_numpy(float)
+                       for m in BASE_MODELS if f"return_q50_{m}" in keys}, weights)
     # paths: the same weights on the base paths, step by step
     pts = store.load_points(conn, base["id"].tolist())
     pts = pts.merge(base[["id", "model_type", *key]], left_on="forecast_id", right_on="id")
@@ -541,6 +547,7 @@ def ensemble_forecasts(conn: psycopg.Connection, market: str, requests: Mapping[
     meta = pd.DataFrame({"symbol_id": keys["symbol_id"], "session_date": pd.to_datetime(keys["forecast_date"]),
                          "sigma_60": keys["volatility"], "raw_close": keys["base_close"],
                          "pos": index.positions(pd.to_datetime(keys["forecast_date"]))})
+    calibration = store.load_calibration(conn, market, "ensemble", days[-1] + dt.timedelta(days=1))
     rows, points = [], []
     for horizon in HORIZONS:
         sel = (keys["horizon"] == horizon).to_numpy()
@@ -567,7 +574,7 @@ def ensemble_forecasts(conn: psycopg.Connection, market: str, requests: Mapping[
                   supertrend_line=k["supertrend_line"].to_numpy(float),
                   nearest_support=k["nearest_support"].to_numpy(float),
                   nearest_resistance=k["nearest_resistance"].to_numpy(float))
-        rows.append(r)
+        rows.append(calibrate_confidence(r, calibration))
         h = HORIZONS[horizon]
         ph = path[path["horizon"] == horizon].merge(k[key].reset_index(), on=key).sort_values(["index", "step"])
         arr = ph[["return_q10", "return_q50", "return_q90"]].to_numpy(float)

@@ -6,10 +6,6 @@ from __future__ import annotations
 import base64
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -17,6 +13,11 @@ import pandas as pd
 def model_report_png(figures: pd.DataFrame, importance: list[tuple[str, float]], title: str) -> bytes:
     """Left: hit rate with its Wilson interval per horizon for the model and the direction baselines.
     Right: the top feature importances (gain share) of one model."""
+    import matplotlib  # ~0.4 s of import: where a picture is drawn, not at code location load
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=80)
     models = [m for m in ("lightgbm", "persistence", "always_up", "up_frequency") if m in set(figures["model"])]
     horizons = list(dict.fromkeys(figures["horizon"]))

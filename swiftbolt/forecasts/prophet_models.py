@@ -26,8 +26,8 @@ import pandas as pd
 for _name in ("cmdstanpy", "prophet", "prophet.plot", "prophet.forecaster", "prophet.models"):
     logging.getLogger(_name).setLevel(logging.CRITICAL)
 logging.getLogger("cmdstanpy").disabled = True
-
-from prophet import Prophet  # noqa: E402  (after silencing its import-time logging)
+# prophet (with cmdstanpy and matplotlib, ~0.6 s) is imported where a model is fitted, not when the code
+# location loads
 
 PROPHET_PARAMS: dict[str, object] = {
     "growth": "linear",
@@ -70,6 +70,8 @@ def fit_predict(pos: np.ndarray, y: np.ndarray, steps: int) -> np.ndarray:
     The median is the change of Prophet's fitted curve from D to D + k, applied to D's close (Prophet's
     level at D differs from the close by the residual; unanchored, a 1-session forecast would be mostly
     that residual). The interval is Prophet's 80% interval around its curve at D + k, moved with it."""
+    from prophet import Prophet
+
     history = pd.DataFrame({"ds": EPOCH + pd.to_timedelta(pos, unit="D"), "y": y})
     model = Prophet(**PROPHET_PARAMS)  # type: ignore[arg-type]
     model.fit(history, seed=SEED)

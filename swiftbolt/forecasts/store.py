@@ -28,7 +28,7 @@ FORECAST_COLUMNS: tuple[str, ...] = (
     "ci_upper", "ci_level", "overall_label", "confidence", "prob_up", "volatility", "neutral_band",
     "model_version", "model_version_id", "feature_set_hash", "dagster_run_id", "base_predictions", "weights",
     "weights_source", "weights_as_of", "supertrend_state", "supertrend_line", "nearest_support",
-    "nearest_resistance",
+    "nearest_resistance", "confidence_raw", "calibration_as_of", "calibration_source",
 )
 POINT_COLUMNS: tuple[str, ...] = ("forecast_id", "step", "point_date", "return_q10", "return_q50", "return_q90",
                                   "price", "lower", "upper")
@@ -38,13 +38,15 @@ _KEY = ("symbol_id", "forecast_date", "horizon")
 # --------------------------------------------------------------------------------------------- models
 
 def start_training_run(conn: psycopg.Connection, market: str, train_end: dt.date, partition_key: str | None,
-                       run_id: str | None, feature_set_id: int | None, started_at: dt.datetime) -> int:
-    """Insert the run row (finished later by `finish_training_run`, same transaction)."""
+                       run_id: str | None, feature_set_id: int | None, started_at: dt.datetime,
+                       timeframe: str = "d1") -> int:
+    """Insert the run row (finished later by `finish_training_run`, same transaction); `timeframe` = the
+    feature rows trained on (d1: the daily models, m15: the intraday ones)."""
     row = conn.execute(
         "INSERT INTO ml.training_runs (market, model_type, train_end, partition_key, dagster_run_id, feature_set_id,"
-        " n_symbols, n_samples, status, started_at, finished_at) "
-        "VALUES (%s, 'lightgbm', %s, %s, %s, %s, 0, 0, 'skipped', %s, %s) RETURNING id",
-        (market, train_end, partition_key, run_id, feature_set_id, started_at, started_at),
+        " n_symbols, n_samples, status, started_at, finished_at, timeframe) "
+        "VALUES (%s, 'lightgbm', %s, %s, %s, %s, 0, 0, 'skipped', %s, %s, %s) RETURNING id",
+        (market, train_end, partition_key, run_id, feature_set_id, started_at, started_at, timeframe),
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -199,6 +201,18 @@ def load_weights(conn: psycopg.Connection, market: str, last_day: dt.date) -> pd
         "SELECT as_of_date, horizon, symbol_id, model_type, weight FROM ml.model_weights "
         "WHERE market = %s AND as_of_date < %s ORDER BY as_of_date",
         (market, last_day),
+    )
+    assert cur.description is not None
+    return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def load_calibration(conn: psycopg.Connection, market: str, model_type: str, last_day: dt.date) -> pd.DataFrame:
+    """Every calibration bucket of (market, model_type) with as_of_date < last_day (ml.ml_confidence_calibration,
+    written by the evaluation domain): as_of_date, horizon, predicted, calibrated, ordered by bucket."""
+    cur = conn.execute(
+        "SELECT as_of_date, horizon, predicted, calibrated FROM ml.ml_confidence_calibration "
+        "WHERE market = %s AND model_type = %s AND as_of_date < %s ORDER BY as_of_date, horizon, bucket",
+        (market, model_type, last_day),
     )
     assert cur.description is not None
     return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])

@@ -13,6 +13,8 @@ Layout of the directory (`FilesProvider(directory)`; see the README's "Vendor fi
   splits, `cash_amount` (per share) for dividends, optional `record_date`, `payment_date`.
 * optionally `split_events.csv`: the split list of the equity_daily layout (`symbol`,
   `last_pre_split_date`, `split_ratio_new_per_old`).
+* optionally `options/`: end-of-day option chain files (iVolatility's layout or the project's chain
+  columns; swiftbolt/providers/option_files.py), served by `option_chain`. A directory may hold only these.
 * other files (README, ...) are ignored.
 
 Dates: `YYYY-MM-DD`, `YYYYMMDD`, `M/D/YYYY`, `M/D/YY` or ISO 8601 timestamps. A daily bar is keyed by
@@ -76,12 +78,14 @@ from swiftbolt.market_data.types import (
     BAR_COLUMNS,
     CALENDAR_COLUMNS,
     CORPORATE_ACTION_COLUMNS,
+    OPTION_CHAIN_COLUMNS,
     QUOTE_COLUMNS,
     Timeframe,
     empty_frame,
     option_chain_frame,
 )
 from swiftbolt.markets import get_market
+from swiftbolt.providers.option_files import OPTIONS_SUBDIR, load_option_file, option_files
 from swiftbolt.symbols import InvalidSymbol, validate_symbol
 
 log = logging.getLogger(__name__)
@@ -458,9 +462,12 @@ class FilesProvider:
                 raise VendorFileError(f"two files for {symbol} in {self.directory}: {self._files[symbol].name} and "
                                       f"{path.name}; keep one")
             self._files[symbol] = path
-        if not self._files:
+        self._option_paths = option_files(self.directory)
+        self._chains: pd.DataFrame | None = None
+        if not self._files and not self._option_paths:
             raise VendorFileError(
-                f"no vendor bar files in {self.directory} (expected one <SYMBOL>.csv or .parquet per symbol)"
+                f"no vendor bar files in {self.directory} (expected one <SYMBOL>.csv or .parquet per symbol, or "
+                f"option chain files in {OPTIONS_SUBDIR}/)"
             )
         self._bars: dict[str, pd.DataFrame] = {}
         self._events: dict[str, pd.DataFrame] = {}
@@ -648,7 +655,28 @@ class FilesProvider:
         """US equity sessions in [start, end] (exchange-calendars; files carry no calendar)."""
         return calendar_sessions.sessions("us_equity", start, end).loc[:, list(CALENDAR_COLUMNS)].reset_index(drop=True)
 
+    def option_chains(self) -> pd.DataFrame:
+        """Every row of every file in options/ (read once, kept), see swiftbolt/providers/option_files.py."""
+        if self._chains is None:
+            parts = [load_option_file(p) for p in self._option_paths]
+            self._chains = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+                columns=[*OPTION_CHAIN_COLUMNS, "session_date"])
+            self._chains.attrs["missing_iv_markers"] = sum(p.attrs.get("missing_iv_markers", 0) for p in parts)
+        return self._chains
+
     def option_chain(self, underlying: str, as_of: dt.datetime | None = None) -> pd.DataFrame:
-        """Vendor option files are not read by this provider: an empty chain."""
-        validate_symbol(underlying, market_of(underlying))
-        return option_chain_frame()
+        """The end-of-day chain of the underlying's latest session in the files at or before `as_of`'s
+        New York date (None: the latest), OPTION_CHAIN_COLUMNS, from the files in `options/` (two layouts,
+        see option_files). Extra vendor columns (`vendor_*`, `iv_interpolated`) are dropped here; an empty
+        chain when no file has the underlying. Rows are returned as the vendor wrote them (duplicates too):
+        validation judges them."""
+        symbol = validate_symbol(underlying, market_of(underlying))
+        chains = self.option_chains()
+        rows = chains[chains["underlying"] == symbol]
+        if as_of is not None and not rows.empty:
+            day = _to_utc(as_of).tz_convert("America/New_York").date()
+            rows = rows[rows["session_date"] <= day]
+        if rows.empty:
+            return option_chain_frame()
+        rows = rows[rows["session_date"] == rows["session_date"].max()]
+        return option_chain_frame({c: rows[c].to_numpy() for c in OPTION_CHAIN_COLUMNS})

@@ -1,19 +1,26 @@
 {#- SQL indicators per symbol, timeframe and bar on adjusted prices, joined with the Python feature rows.
 
 Full build: every bar of bars_adjusted. Incremental build (strategy replace_from): per (symbol_id,
-timeframe), the first bar that may have changed since the previous build is found from
+timeframe), the first bar that may have changed since the previous build is found from watermarks, never
+by reading every row:
   * pairs not built yet (everything),
   * a changed corporate-action fingerprint of the symbol (everything: adjusted history moves),
   * sessions (re)written after the previous build (market.bar_datasets.as_of_ts; w1/mo1 follow d1),
   * bars after the last built bar (e.g. written without a dataset row),
-  * feature rows that differ from the ones built in (hash of feature set, warm-up flag and values);
+  * feature rows (re)computed after the previous build started (ml.feature_rows.computed_at, index of
+    migration 0019), with `indicator_recompute_overlap_hours` of overlap for writes still in flight then;
 then the pair's bars are recomputed from one bar before it (so a pair always appears in the batch)
 with `indicator_lookback_bars` earlier bars (and the session's start) as window context, and the
-target's rows of the pair from that bar on are replaced. `dbt build --full-refresh` rebuilds it all.
+target's rows of the pair from that bar on are replaced. Feature rows deleted without being rewritten
+(nothing in the project does that) need `dbt build --full-refresh`, which rebuilds it all.
 
 Indexes: (symbol_id, timeframe, ts) unique, for chart queries and the incremental bookkeeping;
-_built_at, so the tests read only the rows recent builds wrote; and (post-hook) a partial index of the
-rows built with features, so feature-change detection never scans every row. -#}
+_built_at, so the tests read only the rows recent builds wrote, and the previous build's start is one
+index probe; (post-hook) a partial index of the rows built with features.
+
+No merge joins (pre-hook): the indicator rows come sorted by (symbol_id, timeframe, session_date, ts) from
+the windows, so a merge join with the feature rows can match only on (symbol_id, timeframe) and compares
+every bar of a pair with every feature row of it (minutes for a recomputed history); hash joins instead. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_from',
@@ -22,7 +29,7 @@ rows built with features, so feature-change detection never scans every row. -#}
         {'columns': ['symbol_id', 'timeframe', 'ts'], 'unique': True},
         {'columns': ['_built_at']},
     ],
-    pre_hook=["set local work_mem = '" ~ var('indicator_work_mem') ~ "'"],
+    pre_hook=["set local work_mem = '" ~ var('indicator_work_mem') ~ "'", "set local enable_mergejoin = off"],
     post_hook=[{
         'sql': 'create index if not exists ' ~ this.identifier ~ '_features_idx on ' ~ this
                ~ ' (symbol_id, timeframe, ts) include (_features_hash) where _features_hash is not null',
@@ -33,25 +40,7 @@ rows built with features, so feature-change detection never scans every row. -#}
 {%- set overlap_hours = var('indicator_recompute_overlap_hours') | int -%}
 {%- set feature_columns = var('python_feature_columns') -%}
 
-with current_features as (
-    -- per bar, the row of the newest feature set that has one
-    {% for market in markets() %}
-    select * from (
-        select distinct on (fr.symbol_id, fr.timeframe, fr.ts)
-               fr.symbol_id, fr.timeframe, fr.ts, fr.feature_set_id, fr.warmup_complete, fr.feature_values,
-               fs.feature_keys,
-               md5(fr.feature_set_id::text || ':' || fr.warmup_complete::text || ':' || fr.feature_values::text)
-                   as features_hash
-        from {{ features_source(market) }} fr
-        join {{ source(market ~ '_features', 'feature_sets') }} fs on fs.id = fr.feature_set_id
-        where fr.symbol_id in {{ market_symbol_ids(market) }}
-        order by fr.symbol_id, fr.timeframe, fr.ts, fr.feature_set_id desc
-    ) f_{{ market }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
-),
-
-adjustment_fingerprints as (
+with adjustment_fingerprints as (
     -- changes whenever any factor of the symbol's adjusted history changes (new, edited or removed
     -- corporate action, or a rewritten previous close of a dividend)
     select s.id as symbol_id,
@@ -65,15 +54,15 @@ adjustment_fingerprints as (
 
 {% if is_incremental() %}
 feature_changes as (
-    select coalesce(t.symbol_id, f.symbol_id) as symbol_id,
-           coalesce(t.timeframe, f.timeframe) as timeframe,
-           min(coalesce(t.ts, f.ts)) as from_ts
-    -- rows built with features: the partial index of the post-hook, so no scan of every row
-    from (select symbol_id, timeframe, ts, _features_hash from {{ this }} where _features_hash is not null) t
-    full join current_features f
-        on f.symbol_id = t.symbol_id and f.timeframe = t.timeframe and f.ts = t.ts
-    where t._features_hash is distinct from f.features_hash
+    -- feature rows (re)computed since the previous build started: an index range scan of computed_at
+    {% for market in markets() %}
+    select fr.symbol_id, fr.timeframe, min(fr.ts) as from_ts
+    from {{ features_source(market) }} fr
+    where fr.computed_at > (select max(t._built_at) from {{ this }} t) - interval '{{ overlap_hours }} hours'
+      and fr.symbol_id in {{ market_symbol_ids(market) }}
     group by 1, 2
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 ),
 
 {% for market in markets() %}
@@ -166,6 +155,30 @@ bars as (
     from {{ ref('bars_adjusted') }} b
 ),
 {% endif %}
+
+current_features as (
+    -- per bar, the row of the newest feature set that has one (incremental: the ranges' bars only, through
+    -- the (symbol_id, timeframe, session_date) index)
+    {% for market in markets() %}
+    select * from (
+        select distinct on (fr.symbol_id, fr.timeframe, fr.ts)
+               fr.symbol_id, fr.timeframe, fr.ts, fr.feature_set_id, fr.warmup_complete, fr.feature_values,
+               fs.feature_keys,
+               md5(fr.feature_set_id::text || ':' || fr.warmup_complete::text || ':' || fr.feature_values::text)
+                   as features_hash
+        from {{ features_source(market) }} fr
+        join {{ source(market ~ '_features', 'feature_sets') }} fs on fs.id = fr.feature_set_id
+        {% if is_incremental() %}
+        join ranges r on r.symbol_id = fr.symbol_id and r.timeframe = fr.timeframe
+                     and fr.session_date >= (r.emit_from at time zone 'UTC')::date - 1
+                     and fr.ts >= r.emit_from
+        {% endif %}
+        where fr.symbol_id in {{ market_symbol_ids(market) }}
+        order by fr.symbol_id, fr.timeframe, fr.ts, fr.feature_set_id desc
+    ) f_{{ market }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
 
 windowed as (
     select bars.*,
