@@ -55,6 +55,21 @@ def bars_code_version() -> str:
 class OhlcBarsConfig(dg.Config):
     error_reject_ratio: float = 0.01
     """Share of quality-rejected rows above which the quality check fails with ERROR."""
+    timeframes: list[str] | None = None
+    """Fetch only these of the asset's fetched timeframes (e.g. ["d1"] for a history backfill that only the
+    daily models read); None: all of them. The others are listed in run/timeframes_not_served."""
+
+
+def run_timeframes(timeframes: list[Timeframe], wanted: list[str] | None) -> tuple[list[Timeframe], dict[str, str]]:
+    """The fetched timeframes a run asks for (config `timeframes`), and the reason for each left out."""
+    if wanted is None:
+        return timeframes, {}
+    unknown = sorted(set(wanted) - {t.value for t in timeframes})
+    if unknown:
+        raise dg.Failure(f"ohlc_bars config timeframes {unknown} are not fetched timeframes of this asset; use some of "
+                         f"{[t.value for t in timeframes]}")
+    return ([t for t in timeframes if t.value in wanted],
+            {t.value: "not requested by this run (config timeframes)" for t in timeframes if t.value not in wanted})
 
 
 def build_bars_freshness_check(market: Market) -> dg.AssetChecksDefinition:
@@ -203,10 +218,12 @@ def build_ohlc_bars(market: Market) -> dg.AssetsDefinition:
             feed=market_data.feed if market_data.provider_name() == "alpaca" else None,
             asset_key=asset_key,
         )
+        requested, skipped = run_timeframes(timeframes, config.timeframes)
         report = run_bars_pipeline(
-            warehouse.url(), provider, market.code, symbol_ids, by_symbol, timeframes, info,
+            warehouse.url(), provider, market.code, symbol_ids, by_symbol, requested, info,
             QualityThresholds(error_reject_ratio=config.error_reject_ratio), log=context.log.info,
         )
+        report.timeframes_not_served.update(skipped)
         add_partition_metadata(context, report.partitions, _partition_figures)
         _close_plots(context, warehouse, report, symbol_ids)
         days = report.partitions["session_date"]

@@ -10,9 +10,11 @@ from swiftbolt.errors import SwiftboltError
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m demo")
     parser.add_argument("--days", type=int, default=10, help="closed sessions per market (default 10)")
+    parser.add_argument("--history", type=int, default=0,
+                        help="closed sessions of d1 history before them (bars, features, weekly models)")
     args = parser.parse_args()
     try:
-        return run_demo(days=args.days)
+        return run_demo(days=args.days, history=args.history)
     except SwiftboltError as exc:
         print(f"swiftbolt: error: {exc}", file=sys.stderr)
         return 2

@@ -94,13 +94,43 @@ def _critical_health_rows(url: str) -> list[str]:
     return [f"{t} {tf}: {r}" for t, tf, r in rows]
 
 
+def forecast_lines(url: str, limit: int = 12) -> list[str]:
+    """The newest ensemble forecast per symbol (analytics.latest_forecast_summary): one line per symbol with
+    the label and confidence of each horizon and the 5D target with its interval; or why there is none."""
+    from swiftbolt.db.connection import connect
+
+    with connect(url) as conn:
+        exists = conn.execute("SELECT to_regclass('analytics.latest_forecast_summary')").fetchone()[0]
+        if exists is None:
+            return ["  no forecasts: analytics.latest_forecast_summary was not built"]
+        rows = conn.execute(
+            "SELECT ticker, forecast_date, horizon, overall_label, confidence, base_close, target_price, ci_lower, "
+            "ci_upper, supertrend_state FROM analytics.latest_forecast_summary "
+            "ORDER BY market DESC, ticker, horizon_sessions").fetchall()
+        why = conn.execute(
+            "SELECT count(*) FROM ml.ml_forecasts WHERE model_type IN ('lightgbm', 'prophet')").fetchone()[0]
+    if not rows:
+        return [f"  no ensemble forecasts ({why} base forecasts): the symbols lack the history to train on; "
+                "run the demo with --history 510"]
+    by_ticker: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_ticker.setdefault(row[0], []).append(row)
+    lines = []
+    for ticker, mine in list(by_ticker.items())[:limit]:
+        calls = " ".join(f"{r[2]} {r[3]} {r[4]:.2f}" for r in mine)
+        five = next((r for r in mine if r[2] == "5D"), mine[0])
+        lines.append(f"  {ticker:<8} {mine[0][1]} close {mine[0][5]:.2f}: {calls}; {five[2]} target {five[6]:.2f} "
+                     f"[{five[7]:.2f}, {five[8]:.2f}], SuperTrend {five[9] or '-'}")
+    return lines
+
+
 def demo_notes(days: int) -> dict[str, str]:
     """Why a check is expected to warn in a demo (check name -> note)."""
     return {"warmup_complete": f"expected in a demo of {days} sessions, fewer than the 500-bar warm-up; "
                                "backfill from SWIFTBOLT_HISTORY_START for exact values"}
 
 
-def run_demo(days: int = 10, out: TextIO | None = None) -> int:
+def run_demo(days: int = 10, out: TextIO | None = None, history: int = 0) -> int:
     out = out or sys.stdout
     path = log_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +150,7 @@ def run_demo(days: int = 10, out: TextIO | None = None) -> int:
         progress.done(f"{time.monotonic() - loaded:.0f}s")
         try:
             with dg.DagsterInstance.get() as instance:
-                outcomes = run_default_pipeline(defs, instance, days=days, progress=progress)
+                outcomes = run_default_pipeline(defs, instance, days=days, progress=progress, history=history)
         except SystemExit:
             progress.done("FAILED")
             out.write(f"Full log: {path}\n")
@@ -145,6 +175,9 @@ def run_demo(days: int = 10, out: TextIO | None = None) -> int:
         if not check.passed:
             note = notes.get(check.check_name)
             out.write(f"  {explain(check, specs, url)}{f' ({note})' if note else ''}\n")
+    out.write("Latest ensemble forecast per symbol (label confidence per horizon; 80% interval of the 5D target):\n")
+    for line in forecast_lines(url):
+        out.write(line + "\n")
     out.write(f"Full log: {path}\n")
     out.write("Open the UI with `make ui` (http://127.0.0.1:3000; another port: `make ui PORT=3401`): Assets\n"
               "shows the lineage, each asset's partitions, materializations and checks; Runs lists these runs.\n")

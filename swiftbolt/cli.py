@@ -13,6 +13,9 @@ from swiftbolt.db.urls import redact
 from swiftbolt.errors import ConfigError, SwiftboltError
 from swiftbolt.settings import PROJECT_ROOT, load_settings
 
+DEMO_HISTORY_SESSIONS = 510
+"""The demo's d1 history: about two years, more than the features' 500-bar warm-up."""
+
 
 def _db(args: argparse.Namespace) -> int:
     from swiftbolt.db.warehouse import embedded_server, warehouse_url
@@ -145,7 +148,46 @@ def _demo(args: argparse.Namespace) -> int:
     _export_env(dagster_url)
     _prepare_dbt_manifest()
     # the demo runs jobs through Dagster: the Dagster side of the project, started as a child process
-    return subprocess.run([sys.executable, "-m", "demo", "--days", str(args.days)], cwd=PROJECT_ROOT).returncode
+    return subprocess.run([sys.executable, "-m", "demo", "--days", str(args.days), "--history", str(args.history)],
+                          cwd=PROJECT_ROOT).returncode
+
+
+def _evaluate_forecasts(args: argparse.Namespace) -> int:
+    """Check the files and the range, make a scratch warehouse on the configured server (the embedded one by
+    default), then run the assets through Dagster on it in a child process (demo/evaluate.py) and print
+    its figures."""
+    import datetime as dt
+    import tempfile
+
+    from swiftbolt.db.warehouse import embedded_server, warehouse_url
+    from swiftbolt.forecasts.evaluate_command import plan_evaluation, scratch_database, universe_yaml
+
+    plan = plan_evaluation(args.files, args.start, args.end)
+    print(f"evaluate-forecasts: {plan.describe()}", flush=True)
+    settings = load_settings()
+    if settings.uses_embedded_server:
+        embedded_server(settings).start()
+    url = scratch_database(warehouse_url(settings), args.database)
+    print(f"scratch warehouse: {redact(url)} (dropped and created again on every run)", flush=True)
+    with tempfile.TemporaryDirectory(prefix="swiftbolt-evaluate-") as tmp:
+        universe = os.path.join(tmp, "universe.yaml")
+        with open(universe, "w", encoding="utf-8") as fh:
+            fh.write(universe_yaml(plan.symbols))
+        env = {**os.environ, "SWIFTBOLT_DATABASE_URL": url, "SWIFTBOLT_PROVIDER": "files",
+               "SWIFTBOLT_FILES_DIR": str(plan.directory.resolve()), "SWIFTBOLT_UNIVERSE_FILE": universe,
+               "SWIFTBOLT_HISTORY_START": plan.history_start.isoformat(),
+               "SWIFTBOLT_FORECAST_TRAIN_SESSIONS": str(plan.train_sessions), "DAGSTER_HOME": tmp,
+               "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
+        env.pop("SWIFTBOLT_EXTRA_MARKETS", None)
+        from swiftbolt.instance import apply_event_env
+
+        apply_event_env(env)  # Dagster's event batching, as for the demo
+        log = settings.state_dir / "logs" / f"evaluate-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.log"
+        _prepare_dbt_manifest()
+        cmd = [sys.executable, "-m", "demo.evaluate", "--start", plan.start.isoformat(), "--end", plan.end.isoformat(),
+               "--history-start", plan.history_start.isoformat(), "--bars-end", plan.bars_end.isoformat(),
+               "--log", str(log)]
+        return subprocess.run(cmd, cwd=PROJECT_ROOT, env=env).returncode
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,7 +213,23 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=_worker)
     demo = sub.add_parser("demo", help="materialize the default pipeline headless and summarize it")
     demo.add_argument("--days", type=int, default=10, help="recent trading days to materialize")
+    demo.add_argument("--history", type=int, default=DEMO_HISTORY_SESSIONS,
+                      help="closed sessions of d1 history before them, for the forecast models to train on "
+                           f"(default {DEMO_HISTORY_SESSIONS}; 0: none)")
     demo.set_defaults(func=_demo)
+    evaluate = sub.add_parser(
+        "evaluate-forecasts",
+        help="load a directory of vendor daily bars into a scratch warehouse, run the forecast assets walk-forward "
+             "through Dagster and print out-of-sample figures beside the naive baselines")
+    evaluate.add_argument("--files", required=True, help="directory with one CSV or Parquet of daily bars per symbol "
+                                                         "(the layout of the file provider, see README)")
+    evaluate.add_argument("--start", default=None, help="first forecast day, YYYY-MM-DD (default: 60 sessions "
+                                                        "before --end)")
+    evaluate.add_argument("--end", default=None, help="last forecast day, YYYY-MM-DD (default: the last session "
+                                                      "whose 20-session horizon has realised in the files)")
+    evaluate.add_argument("--database", default="swiftbolt_evaluate",
+                          help="name of the scratch warehouse database on the configured server (dropped first)")
+    evaluate.set_defaults(func=_evaluate_forecasts)
     return parser
 
 

@@ -138,7 +138,8 @@ def test_one_lineage_graph_from_bars_to_marts() -> None:
         "bars_adjusted")
     assert graph.get(dg.AssetKey(["us_equity", "ohlc_bars"])).is_materializable
     assert {"analytics/bars_adjusted", "us_equity/feature_rows", "crypto/feature_rows"} <= parents("indicator_values")
-    assert "analytics/indicator_values" in parents("dashboard_symbol_summary")
+    assert {"analytics/indicator_values", "analytics/latest_forecast_summary"} <= parents("dashboard_symbol_summary")
+    assert {"us_equity/ml_forecasts", "crypto/ml_forecasts", "market/symbols"} <= parents("latest_forecast_summary")
     assert {"market/market_calendar", "us_equity/ohlc_bars", "crypto/ohlc_bars"} <= parents("data_health")
 
     # the evaluation marts read the tables of the evaluation assets of both markets (issue 12)
@@ -148,7 +149,7 @@ def test_one_lineage_graph_from_bars_to_marts() -> None:
 
     specs = {s.key.to_user_string(): s for s in swiftbolt_dbt_models.specs}
     for name in ("bars_adjusted", "indicator_values", "dashboard_symbol_summary", "data_health", "model_accuracy",
-                 "calibration_curve"):
+                 "calibration_curve", "latest_forecast_summary"):
         spec = specs[f"analytics/{name}"]
         assert spec.group_name == "analytics" and spec.owners and spec.kinds == {"dbt", "postgres"}
         assert spec.description and "select" not in spec.description.lower()
@@ -183,7 +184,7 @@ def test_dbt_build_through_dagster(warehouse_url: str, instance: dg.DagsterInsta
                     for e in result.get_asset_materialization_events()}
     assert materialized == {f"analytics/{p.stem}" for p in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql")}
     assert {"analytics/bars_adjusted", "analytics/indicator_values", "analytics/dashboard_symbol_summary",
-            "analytics/data_health"} <= materialized
+            "analytics/data_health", "analytics/latest_forecast_summary"} <= materialized
     checks = _checks(result)
     failed = {name for name, c in checks.items() if not c.passed}
     assert failed == {"data_health_no_critical"}  # MSFT is stale: a WARN check, the build goes on
@@ -414,3 +415,56 @@ def test_model_accuracy_and_calibration_curve_read_the_newest_window(
         str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
         "--quiet"])
     assert not result.success and result.exception is None
+
+
+# --- forecasts in the marts ------------------------------------------------------------------------------
+
+
+def test_forecast_marts_after_a_forecast_run(warehouse_url: str, instance: dg.DagsterInstance) -> None:
+    """After the forecast assets ran for two days, latest_forecast_summary holds the newest ensemble row per
+    symbol and horizon (the later day) and dashboard_symbol_summary its 1D label and confidence."""
+    from assets.features import build_supertrend_signals
+    from assets.forecasts import build_assets
+    from assets.partitions import symbol_partitions
+    from resources import WarehouseResource
+    from swiftbolt.markets import US_EQUITY
+    from tests.forecast_helpers import seed_bars, seed_features
+
+    first, last = dt.date(2023, 6, 1), dt.date(2024, 6, 14)
+    days = ("2024-06-12", "2024-06-13")
+    ids = seed_bars(warehouse_url, dict.fromkeys(("AAA", "BBB", "CCC"), (first, last)))
+    seed_features(warehouse_url, ids, first, last)
+    _calendar(warehouse_url)
+    resources = {"warehouse": WarehouseResource(database_url=warehouse_url)}
+    models, lgbm, prophet, ensemble = build_assets(US_EQUITY)
+    instance.add_dynamic_partitions(symbol_partitions("us_equity").name, list(ids))
+    assert dg.materialize([models], instance=instance, resources=resources, partition_key="2024-06-03").success
+    tags = {"dagster/asset_partition_range_start": dg.MultiPartitionKey({"date": days[0], "symbol": "AAA"}),
+            "dagster/asset_partition_range_end": dg.MultiPartitionKey({"date": days[1], "symbol": "CCC"})}
+    assert dg.materialize([build_supertrend_signals(US_EQUITY), lgbm, prophet, ensemble], instance=instance,
+                          resources=resources, tags=tags).success
+    result = _build(warehouse_url, instance)
+    checks = _checks(result)
+    forecast_checks = {n: c for n, c in checks.items() if "forecast" in n}
+    assert {"latest_forecast_summary_unique_symbol_horizon", "latest_forecast_interval_contains_target",
+            "latest_forecast_confidence_in_0_1"} <= set(forecast_checks)
+    assert all(c.passed for c in forecast_checks.values()), forecast_checks
+    latest = _frame(warehouse_url, "SELECT * FROM analytics.latest_forecast_summary ORDER BY ticker, horizon_sessions")
+    stored = _frame(warehouse_url, "SELECT symbol_id, horizon, overall_label, confidence, target_price, ci_lower, "
+                                   "ci_upper, model_version, supertrend_state FROM ml.ml_forecasts "
+                                   "WHERE model_type = 'ensemble' AND forecast_date = %s", (dt.date(2024, 6, 13),))
+    assert len(latest) == 12 and set(latest["forecast_date"]) == {dt.date(2024, 6, 13)}
+    assert list(latest.groupby("ticker")["horizon"].apply(list)) == [["1D", "5D", "10D", "20D"]] * 3
+    merged = latest.merge(stored, on=["symbol_id", "horizon"], suffixes=("", "_stored"))
+    assert len(merged) == 12
+    for column in ("overall_label", "confidence", "target_price", "ci_lower", "ci_upper", "model_version"):
+        assert (merged[column] == merged[f"{column}_stored"]).all(), column
+    assert merged["supertrend_state"].isin(["bullish", "bearish"]).all()
+    summary = _frame(warehouse_url, "SELECT ticker, forecast_label, forecast_confidence, forecast_date, "
+                                    "forecast_target_price FROM analytics.dashboard_symbol_summary ORDER BY ticker")
+    one_day = latest[latest["horizon"] == "1D"].set_index("ticker")
+    assert list(summary["ticker"]) == ["AAA", "BBB", "CCC"]
+    for row in summary.itertuples(index=False):
+        assert row.forecast_label == one_day.at[row.ticker, "overall_label"]
+        assert row.forecast_confidence == one_day.at[row.ticker, "confidence"]
+        assert row.forecast_date == dt.date(2024, 6, 13) and row.forecast_target_price > 0

@@ -23,8 +23,9 @@ def test_demo_is_quiet_explains_itself_and_ends_healthy(warehouse_url: str, empt
     env = {**os.environ, "SWIFTBOLT_DATABASE_URL": warehouse_url, "SWIFTBOLT_DAGSTER_DATABASE_URL": empty_db_url,
            "DAGSTER_HOME": str(tmp_path / "dagster_home"), "SWIFTBOLT_STATE_DIR": str(tmp_path / "state"),
            "PYTHONPATH": str(PROJECT_ROOT)}
-    result = subprocess.run([sys.executable, "-m", "swiftbolt.cli", "demo", "--days", "3"], cwd=PROJECT_ROOT,
-                            env=env, capture_output=True, text=True, timeout=900)
+    # 150 sessions of d1 history: enough for every horizon's model (the default, 510, is the README's demo)
+    result = subprocess.run([sys.executable, "-m", "swiftbolt.cli", "demo", "--days", "3", "--history", "150"],
+                            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=1500)
     out = result.stdout
     assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
     assert result.stderr == ""
@@ -33,9 +34,19 @@ def test_demo_is_quiet_explains_itself_and_ends_healthy(warehouse_url: str, empt
         assert noise not in out, noise
     lines = out.splitlines()
     steps = [line for line in lines if re.match(r"\[\d+\] ", line)]
-    assert len(steps) >= 5 and len(lines) < 30
+    assert len(steps) >= 9 and len(lines) < 45
     daily = next(line for line in steps if "us_equity daily pipeline" in line)
     assert "ohlc_bars " in daily and "feature_rows " in daily and "bars written" in daily  # progress, then result
+    history = next(line for line in steps if "us_equity history backfill" in line)
+    assert "7 symbols x 150 sessions" in history and "(d1 bars), one run per symbol: AAPL " in history
+    assert re.search(r"us_equity forecast models, \d+ weekly training ends .* -> 4 models of the last week", out)
+    # the summary ends with the newest ensemble forecast of every symbol, all four horizons
+    block = out.split("Latest ensemble forecast per symbol", 1)[1].splitlines()[1:10]
+    assert len(block) == 9, out
+    for line in block:
+        assert re.match(r"  \S+ +\d{4}-\d\d-\d\d close [\d.]+: 1D (bullish|bearish|neutral) [01]\.\d\d 5D .* 10D .* "
+                        r"20D (bullish|bearish|neutral) [01]\.\d\d; 5D target [\d.]+ \[[\d.]+, [\d.]+\], SuperTrend "
+                        r"(bullish|bearish)$", line), line
     log = Path(re.search(r"^Full log: (.+)$", out, re.M).group(1))
     assert log.parent == tmp_path / "state" / "logs"
     text = log.read_text()

@@ -255,3 +255,16 @@ def test_error_quality_check_blocks_downstream_assets(warehouse_url: str, instan
     with connect(warehouse_url) as conn:
         assert conn.execute("SELECT count(*) FROM ml.feature_rows").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM ops.bar_quarantine").fetchone()[0] > 0
+
+
+def test_config_timeframes_fetch_a_subset_and_name_the_rest() -> None:
+    """A history backfill for the daily models asks for d1 only: m15 is not fetched and says why; an unknown
+    timeframe fails the run with one line."""
+    from assets.market_data import fetched_timeframes, run_timeframes
+    from swiftbolt.market_data.types import Timeframe
+
+    assert run_timeframes(fetched_timeframes(), None) == (fetched_timeframes(), {})
+    requested, skipped = run_timeframes(fetched_timeframes(), ["d1"])
+    assert requested == [Timeframe.D1] and skipped == {"m15": "not requested by this run (config timeframes)"}
+    with pytest.raises(dg.Failure, match=r"config timeframes \['h1'\] are not fetched timeframes"):
+        run_timeframes(fetched_timeframes(), ["d1", "h1"])

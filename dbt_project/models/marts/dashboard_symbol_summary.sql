@@ -1,5 +1,5 @@
 {#- One row per active symbol for the dashboard's symbol list: latest daily close and change, the latest
-    d1 indicators, the latest quote, and the forecast / option columns the dashboard will show.
+    d1 indicators, the latest quote, the newest 1D ensemble forecast and the option column the dashboard will show.
     A table (rebuilt by every dbt build), so the dashboard reads a few dozen rows by primary key. -#}
 {{ config(
     materialized='table',
@@ -42,11 +42,18 @@ select s.id as symbol_id,
        q.bid as quote_bid,
        q.ask as quote_ask,
        q.ts as quote_ts,
-       -- Forecasts (ml_forecasts) and option ranks (options_ranks) are not produced yet: the columns are
-       -- here so the dashboard's contract is stable, and stay NULL until those assets and tables exist.
-       null::text as forecast_label,
-       null::double precision as forecast_confidence,
-       null::timestamptz as forecast_run_at,
+       -- the newest 1D ensemble forecast (latest_forecast_summary), as the old dashboard showed it
+       f.overall_label as forecast_label,
+       f.confidence as forecast_confidence,
+       f.run_at as forecast_run_at,
+       f.forecast_date as forecast_date,
+       f.target_price as forecast_target_price,
+       f.ci_lower as forecast_ci_lower,
+       f.ci_upper as forecast_ci_upper,
+       f.supertrend_state as forecast_supertrend_state,
+       f.nearest_support as forecast_nearest_support,
+       f.nearest_resistance as forecast_nearest_resistance,
+       -- option ranks (options_ranks) are not produced yet: NULL until that asset and table exist
        null::double precision as top_option_score,
        now() as refreshed_at
 from {{ source('market', 'symbols') }} s
@@ -58,4 +65,5 @@ left join lateral (
     limit 1
 ) d on true
 left join quotes q on q.symbol_id = s.id
+left join {{ ref('latest_forecast_summary') }} f on f.symbol_id = s.id and f.horizon = '1D'
 where s.is_active
