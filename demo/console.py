@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
+from swiftbolt.options.report import top_ranked_lines
 from swiftbolt.settings import load_settings
 
 DBT_DONE = re.compile(r"Done\. PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+(?: NO-OP=\d+)? TOTAL=\d+")
@@ -177,6 +178,8 @@ def run_demo(days: int = 10, out: TextIO | None = None, history: int = 0) -> int
             out.write(f"  {explain(check, specs, url)}{f' ({note})' if note else ''}\n")
     out.write("Latest ensemble forecast per symbol (label confidence per horizon; 80% interval of the 5D target):\n")
     for line in forecast_lines(url):
+        out.write(line + "\n")
+    for line in top_ranked_lines(url, "us_equity", n=1):  # the best entry contract per underlying
         out.write(line + "\n")
     out.write(f"Full log: {path}\n")
     out.write("Open the UI with `make ui` (http://127.0.0.1:3000; another port: `make ui PORT=3401`): Assets\n"

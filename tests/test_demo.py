@@ -34,7 +34,7 @@ def test_demo_is_quiet_explains_itself_and_ends_healthy(warehouse_url: str, empt
         assert noise not in out, noise
     lines = out.splitlines()
     steps = [line for line in lines if re.match(r"\[\d+\] ", line)]
-    assert len(steps) >= 9 and len(lines) < 45
+    assert len(steps) >= 9 and len(lines) < 70
     daily = next(line for line in steps if "us_equity daily pipeline" in line)
     assert "ohlc_bars " in daily and "feature_rows " in daily and "bars written" in daily  # progress, then result
     history = next(line for line in steps if "us_equity history backfill" in line)
@@ -66,3 +66,14 @@ def test_demo_is_quiet_explains_itself_and_ends_healthy(warehouse_url: str, empt
         critical = conn.execute("SELECT ticker, timeframe, status_reason FROM analytics.data_health "
                                 "WHERE health_status = 'critical'").fetchall()
     assert critical == []
+    # the option ranks: the best entry contract per underlying with a line on its ranking evaluation
+    options = out.split("top-ranked contracts (entry) of ", 1)[1].splitlines()
+    assert re.match(r"\d{4}-\d\d-\d\d, us_equity: rank contract composite", options[0]), options[0]
+    assert sum(1 for line in options if re.match(r"    1\. [A-Z]+\d{6}[CP]\d{8} ", line)) == 7
+    assert sum(1 for line in options if line.startswith("       evaluation: ")) == 7
+    # the dashboard: every symbol's newest forecast; the equities' IV summary and best contract
+    with connect(warehouse_url) as conn:
+        board = conn.execute("SELECT market, count(*), count(forecast_label), count(iv_atm_30d), "
+                             "count(top_option_contract) FROM analytics.dashboard_symbol_summary GROUP BY 1 "
+                             "ORDER BY 1").fetchall()
+    assert board == [("crypto", 2, 2, 0, 0), ("us_equity", 7, 7, 7, 7)]

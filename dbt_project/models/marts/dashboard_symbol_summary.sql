@@ -1,5 +1,6 @@
 {#- One row per active symbol for the dashboard's symbol list: latest daily close and change, the latest
-    d1 indicators, the latest quote, the newest 1D ensemble forecast and the option column the dashboard will show.
+    d1 indicators, the latest quote, the newest 1D ensemble forecast (calibrated confidence, the market's
+    trailing hit rate), and the newest IV summary and best entry contract of its options.
     A table (rebuilt by every dbt build), so the dashboard reads a few dozen rows by primary key. -#}
 {{ config(
     materialized='table',
@@ -53,8 +54,21 @@ select s.id as symbol_id,
        f.supertrend_state as forecast_supertrend_state,
        f.nearest_support as forecast_nearest_support,
        f.nearest_resistance as forecast_nearest_resistance,
-       -- option ranks (options_ranks) are not produced yet: NULL until that asset and table exist
-       null::double precision as top_option_score,
+       f.confidence_raw as forecast_confidence_raw,       -- before calibration
+       f.calibration_as_of as forecast_calibration_as_of,  -- the curve used (null: uncalibrated)
+       -- the 1D ensemble's trailing hit rate in its market (model_accuracy: the newest window)
+       a.hit_rate as forecast_trailing_hit_rate,
+       a.n as forecast_trailing_n,
+       a.best_baseline_hit_rate as forecast_best_baseline_hit_rate,
+       -- options: the newest IV summary (iv_history) and the best entry contract (top_ranked_options)
+       iv.snapshot_date as iv_date,
+       iv.atm_iv_30d as iv_atm_30d,
+       iv.iv_rank,
+       iv.iv_percentile,
+       iv.history_complete as iv_history_complete,
+       iv.hv_20,
+       o.contract as top_option_contract,
+       o.composite_score as top_option_score,
        now() as refreshed_at
 from {{ source('market', 'symbols') }} s
 left join lateral (
@@ -66,4 +80,14 @@ left join lateral (
 ) d on true
 left join quotes q on q.symbol_id = s.id
 left join {{ ref('latest_forecast_summary') }} f on f.symbol_id = s.id and f.horizon = '1D'
+left join {{ ref('model_accuracy') }} a on a.market = s.market and a.horizon = '1D' and a.model = 'ensemble'
+left join lateral (
+    select h.*
+    from {{ source('us_equity_options', 'iv_history') }} h
+    where h.underlying_symbol_id = s.id
+    order by h.snapshot_date desc
+    limit 1
+) iv on true
+left join {{ ref('top_ranked_options') }} o
+       on o.underlying_symbol_id = s.id and o.ranking_mode = 'entry' and o.rank = 1
 where s.is_active
