@@ -192,7 +192,9 @@ def _ensemble_rows(symbol_id: int, day: dt.date, prob_up: float) -> pd.DataFrame
             "model_version": "test", "model_version_id": None, "feature_set_hash": None, "dagster_run_id": None,
             "base_predictions": {"lightgbm": {"return_q50": q50}}, "weights": {"lightgbm": 1.0},
             "weights_source": "equal_no_weights", "weights_as_of": None, "supertrend_state": None,
-            "supertrend_line": None, "nearest_support": None, "nearest_resistance": None})
+            "supertrend_line": None, "nearest_support": None, "nearest_resistance": None,
+            "confidence_raw": abs(prob_up - 0.5) * 2, "calibration_as_of": None,
+            "calibration_source": "uncalibrated_no_calibration"})
     return pd.DataFrame(rows)
 
 
