@@ -190,11 +190,12 @@ def test_many_chains_in_one_frame_equal_chain_by_chain() -> None:
         one = validate_chain(chain, day)
         alone = chain_iv_greeks(one.clean, ts, recompute=True)
         mine = priced[priced["_chain"] == i].drop(columns="_chain").reset_index(drop=True)
-        pd.testing.assert_frame_equal(mine[alone.columns], alone, check_exact=False, rtol=1e-12)
+        pd.testing.assert_frame_equal(mine[alone.columns], alone, check_exact=False, rtol=1e-12, check_dtype=False)
         iv_row = None if i == 1 else {"hv_20": 0.3, "iv_rank": 0.2, "iv_percentile": 0.4}
         expected = rank_contracts(alone, day, iv_row, pd.DataFrame())
         got = ranks[ranks["_chain"] == i].drop(columns="_chain").reset_index(drop=True)
-        pd.testing.assert_frame_equal(got[expected.columns], expected, check_exact=False, rtol=1e-12)
+        pd.testing.assert_frame_equal(got[expected.columns], expected, check_exact=False, rtol=1e-12,
+                                      check_dtype=False)
 
 
 def test_ranks_keep_their_underlying_reference(warehouse_url: str) -> None:
