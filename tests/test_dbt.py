@@ -185,6 +185,11 @@ def test_dbt_build_through_dagster(warehouse_url: str, instance: dg.DagsterInsta
     assert materialized == {f"analytics/{p.stem}" for p in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql")}
     assert {"analytics/bars_adjusted", "analytics/indicator_values", "analytics/dashboard_symbol_summary",
             "analytics/data_health", "analytics/latest_forecast_summary"} <= materialized
+    with connect(url) as conn:  # a table with its indexes, not a view (README: the p95 of top_ranked_options)
+        assert conn.execute("SELECT relkind FROM pg_class WHERE oid = 'analytics.top_ranked_options'::regclass"
+                            ).fetchone()[0] == "r"
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE schemaname = 'analytics' "
+                            "AND tablename = 'top_ranked_options'").fetchone()[0] == 2
     checks = _checks(result)
     failed = {name for name, c in checks.items() if not c.passed}
     assert failed == {"data_health_no_critical"}  # MSFT is stale: a WARN check, the build goes on

@@ -21,9 +21,10 @@ from swiftbolt.forecasts import store as forecast_store
 from swiftbolt.market_data.ingest import RunInfo, ingest_bars
 from swiftbolt.market_data.types import Timeframe, option_chain_frame
 from swiftbolt.markets import CRYPTO, US_EQUITY
-from swiftbolt.options import pipeline
+from swiftbolt.options import pipeline, store
 from swiftbolt.options.chains import validate_chain
 from swiftbolt.options.greeks import chain_iv_greeks
+from swiftbolt.options.ranking import rank_chains, rank_contracts
 from swiftbolt.options.report import top_ranked_lines
 from swiftbolt.providers.files import FilesProvider
 from swiftbolt.providers.option_files import load_option_file
@@ -167,6 +168,57 @@ def test_spx_2011_through_the_pipeline_iv_history_ranks_and_1_session_evaluation
     rows = [e for p in evals.partitions for e in p.figures.get("evaluations", [])]
     print(pd.DataFrame(rows).to_string())
     assert len(rows) == 8 and all(r["h"] == 1 for r in rows)  # days 2..5 x entry/exit
+
+
+def test_many_chains_in_one_frame_equal_chain_by_chain() -> None:
+    """The batched path (one frame for many underlyings: validation, IV/greeks, ranking) gives exactly the
+    per-chain results; a contract symbol seen in two chains is no duplicate, a repeat within one is."""
+    ts = pd.Timestamp("2025-06-02 20:00", tz="UTC")
+    day = dt.date(2025, 6, 2)
+    provider = SyntheticProvider(seed=3)
+    chains = [provider.option_chain(t, ts.to_pydatetime()) for t in ("AAPL", "MSFT")]
+    chains[1] = pd.concat([chains[1], chains[1].iloc[[0]].assign(bid=0.01, ask=0.02)], ignore_index=True)
+    chains.append(chains[0].assign(underlying="COPY"))  # the same contract symbols in another chain
+    batch = pd.concat([c.assign(_chain=i) for i, c in enumerate(chains)], ignore_index=True)
+    checked = validate_chain(batch, np.full(len(batch), day, dtype=object), by="_chain")
+    assert checked.rejected["_chain"].tolist() == [1, 1]  # the conflicting pair, in MSFT only
+    priced = chain_iv_greeks(checked.clean, pd.Series(ts, index=checked.clean.index), by="_chain", recompute=True)
+    context = pd.DataFrame({"day": day, "hv_20": [0.3, np.nan, 0.3], "iv_rank": [0.2, np.nan, 0.2],
+                            "iv_percentile": [0.4, np.nan, 0.4]}, index=pd.Index([0, 1, 2], name="_chain"))
+    ranks = rank_chains(priced, "_chain", context, pd.DataFrame())
+    for i, chain in enumerate(chains):
+        one = validate_chain(chain, day)
+        alone = chain_iv_greeks(one.clean, ts, recompute=True)
+        mine = priced[priced["_chain"] == i].drop(columns="_chain").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine[alone.columns], alone, check_exact=False, rtol=1e-12, check_dtype=False)
+        iv_row = None if i == 1 else {"hv_20": 0.3, "iv_rank": 0.2, "iv_percentile": 0.4}
+        expected = rank_contracts(alone, day, iv_row, pd.DataFrame())
+        got = ranks[ranks["_chain"] == i].drop(columns="_chain").reset_index(drop=True)
+        pd.testing.assert_frame_equal(got[expected.columns], expected, check_exact=False, rtol=1e-12,
+                                      check_dtype=False)
+
+
+def test_ranks_keep_their_underlying_reference(warehouse_url: str) -> None:
+    """Migration 0022 checks options_ranks' underlying per statement (not per row): a rank of an unknown
+    underlying is refused, and so is deleting a ranked underlying."""
+    import psycopg
+
+    ids = add_symbols(warehouse_url, {"AAPL": "us_equity"}, source="synthetic")
+    day = dt.date(2025, 6, 2)
+    chain = chain_iv_greeks(validate_chain(SyntheticProvider(seed=1).option_chain(
+        "AAPL", dt.datetime(2025, 6, 2, 20, tzinfo=dt.UTC)), day).clean, pd.Timestamp("2025-06-02 20:00", tz="UTC"))
+    ranks = rank_contracts(chain, day, None, pd.DataFrame())
+    with connect(warehouse_url) as conn, conn.transaction():
+        assert store.write_ranks(conn, ids["AAPL"], day, ranks, None) == len(ranks)
+    for statement in (lambda c: store.write_ranks(c, ids["AAPL"] + 1000, day, ranks, None),
+                      lambda c: c.execute("DELETE FROM market.symbols WHERE id = %s", (ids["AAPL"],))):
+        with connect(warehouse_url) as conn:
+            try:
+                with conn.transaction():
+                    statement(conn)
+            except psycopg.errors.ForeignKeyViolation:
+                continue
+            raise AssertionError("not refused")
 
 
 # ---------------------------------------------------------------------------------- Dagster, synthetic

@@ -80,10 +80,16 @@ def mark_of(bid: pd.Series | np.ndarray, ask: pd.Series | np.ndarray) -> np.ndar
     return np.where(a > 0, (b + a) / 2.0, np.nan)
 
 
-def validate_chain(frame: pd.DataFrame, snapshot_date: dt.date) -> ChainValidation:
-    """Split a provider's chain (OPTION_CHAIN_COLUMNS) into clean rows (with `mark`) and rejected rows."""
+def validate_chain(frame: pd.DataFrame, snapshot_date: dt.date | np.ndarray | pd.Series,
+                   by: str | None = None) -> ChainValidation:
+    """Split a provider's chain (OPTION_CHAIN_COLUMNS) into clean rows (with `mark`) and rejected rows.
+
+    Many chains at once: `by` names the column telling the chains apart (duplicates are looked for within
+    a chain; the rejected rows keep the column) and `snapshot_date` is then one date per row."""
     frame = frame.reset_index(drop=True)
     n = len(frame)
+    days = np.asarray(pd.to_datetime(pd.Series(snapshot_date) if not isinstance(snapshot_date, dt.date)
+                                     else pd.Series([snapshot_date])), dtype="datetime64[ns]")
     reason = np.full(n, None, dtype=object)
 
     def reject(mask: np.ndarray | pd.Series, why: str) -> None:
@@ -112,7 +118,7 @@ def validate_chain(frame: pd.DataFrame, snapshot_date: dt.date) -> ChainValidati
     reject((bid < 0) | (ask < 0) | (last < 0), "negative price")
     reject(bid > ask, "crossed quote (bid > ask)")
     reject((num["volume"] < 0) | (num["open_interest"] < 0), "negative volume or open interest")
-    reject(expiration.dt.date.to_numpy() < snapshot_date if n else np.zeros(0, bool), "expired contract")
+    reject(expiration.dt.normalize().to_numpy() < days if n else np.zeros(0, bool), "expired contract")
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = num["strike"] / spot
     reject(~(num["strike"] > 0) | (ratio > STRIKE_RATIO_BOUND) | (ratio < 1.0 / STRIKE_RATIO_BOUND),
@@ -123,14 +129,19 @@ def validate_chain(frame: pd.DataFrame, snapshot_date: dt.date) -> ChainValidati
 
     standing = pd.isna(reason)
     if standing.sum() > 1:
-        keys = pd.Series(contract[standing])
+        keys = pd.DataFrame({"contract": contract[standing]})
+        if by is not None:
+            keys["chain"] = frame[by].to_numpy()[standing]
         dup_any = keys.duplicated(keep=False).to_numpy()
         if dup_any.any():
             values = pd.DataFrame({c: num[c][standing] for c in NUMERIC})
             values["expiration"] = expiration[standing].to_numpy()
             row_hash = pd.util.hash_pandas_object(values, index=False).to_numpy()
-            distinct = pd.Series(row_hash[dup_any]).groupby(keys[dup_any].to_numpy()).nunique()
-            conflicting = keys.isin(distinct.index[distinct.to_numpy() > 1]).to_numpy()
+            dup_keys = keys[dup_any]
+            versions = pd.Series(row_hash[dup_any]).groupby([dup_keys[c].to_numpy() for c in dup_keys.columns]) \
+                .transform("nunique").to_numpy()
+            conflicting = np.zeros(len(keys), dtype=bool)
+            conflicting[dup_any] = versions > 1
             positions = np.flatnonzero(standing)
             reason[positions[dup_any & conflicting]] = CONFLICTING_DUPLICATE
             first_copy = keys.duplicated(keep="first").to_numpy()
@@ -146,4 +157,6 @@ def validate_chain(frame: pd.DataFrame, snapshot_date: dt.date) -> ChainValidati
     clean["mark"] = mark_of(clean["bid"], clean["ask"])
     rejected = pd.DataFrame({"contract": pd.Series(contract[bad], dtype=object), "reason": reason[bad],
                              "raw": raw_json(frame.loc[bad]).to_numpy()})
+    if by is not None:
+        rejected[by] = frame[by].to_numpy()[bad]
     return ChainValidation(clean=clean.reset_index(drop=True), rejected=rejected.reset_index(drop=True))

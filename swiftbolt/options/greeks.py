@@ -53,63 +53,94 @@ def years_to_expiry(expiration: pd.Series, snapshot_ts: pd.Series | pd.Timestamp
     return np.maximum(seconds / (365.0 * 86400.0), 0.0)
 
 
-def _pairs(chain: pd.DataFrame) -> pd.DataFrame:
-    """Strikes of an expiry quoted two-sided (bid > 0) on both the call and the put: expiration, t, strike,
-    c_minus_p, spot."""
+def _pairs(chain: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Strikes of an expiry quoted two-sided (bid > 0) on both the call and the put: key, expiration, t,
+    strike, c_minus_p, abs_cp."""
     two_sided = chain[(chain["bid"] > 0) & (chain["ask"] > 0)]
-    calls = two_sided[two_sided["option_type"] == "call"]
-    puts = two_sided[two_sided["option_type"] == "put"]
-    on = ["expiration", "strike"]
-    both = calls[[*on, "mark", "t", "underlying_price"]].merge(puts[[*on, "mark"]], on=on, suffixes=("_c", "_p"))
+    side = two_sided["option_type"].to_numpy()
+    on = [key, "expiration", "strike"]
+    calls = two_sided.loc[side == "call", [*on, "mark", "t"]]
+    puts = two_sided.loc[side == "put", [*on, "mark"]]
+    both = calls.merge(puts, on=on, suffixes=("_c", "_p"))
     both["c_minus_p"] = both["mark_c"] - both["mark_p"]
     both["abs_cp"] = both["c_minus_p"].abs()
     return both
 
 
-def parity_terms(chain: pd.DataFrame, default_rate: float = DEFAULT_RATE) -> tuple[float, str, pd.DataFrame]:
-    """(rate, rate source, per-expiry frame of expiration, t, forward, dividend_yield, parity_pairs).
+def parity_terms_by(chain: pd.DataFrame, by: str | None = None, default_rate: float = DEFAULT_RATE
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The parity terms of many chains at once, one chain per value of column `by` (None: the frame is one
+    chain, keyed 0), without a Python loop over chains or expiries.
 
-    `chain` needs expiration, strike, option_type, bid, ask, mark, t, underlying_price."""
-    pairs = _pairs(chain)
+    Returns (rates: rate and rate_source indexed by chain; terms: one row per chain and expiry with `by`,
+    expiration, t, forward, dividend_yield, parity_pairs). `chain` needs expiration, strike, option_type,
+    bid, ask, mark, t and underlying_price."""
+    key = by or "_chain"
+    if by is None:
+        chain = chain.assign(_chain=0)
+    exp_keys = [key, "expiration"]
+    pairs = _pairs(chain, key)
     pairs = pairs[pairs["t"] > 0]
-    rates = []
-    for _exp, grp in pairs.groupby("expiration", sort=True):
-        t = float(grp["t"].iloc[0])
-        if t < MIN_RATE_YEARS or len(grp) < MIN_PAIRS:
-            continue
-        near = grp.nsmallest(RATE_PAIRS, "abs_cp")
-        if near["strike"].nunique() < MIN_PAIRS:
-            continue
-        slope = np.polyfit(near["strike"].to_numpy(), near["c_minus_p"].to_numpy(), 1)[0]
-        if -slope > 0:
-            rates.append(-np.log(-slope) / t)
-    rate, source = default_rate, "default"
-    if rates:
-        median = float(np.median(rates))
-        if RATE_BOUNDS[0] <= median <= RATE_BOUNDS[1]:
-            rate, source = median, f"parity ({len(rates)} expiries)"
-    expiries = chain.groupby("expiration", sort=True).agg(t=("t", "first"), spot=("underlying_price", "median"))
-    near = pairs.sort_values("abs_cp", kind="stable").groupby("expiration").head(FORWARD_PAIRS)
-    fwd = (near["strike"] + near["c_minus_p"] * np.exp(rate * near["t"])).groupby(near["expiration"]).median()
-    counts = pairs.groupby("expiration").size()
-    out = expiries.reset_index()
-    out["forward"] = out["expiration"].map(fwd)
-    out["parity_pairs"] = out["expiration"].map(counts).fillna(0).astype(int)
+    # pairs of each expiry nearest the money first (stable: the first of equal |C - P| wins, as nsmallest)
+    ordered = pairs.sort_values([*exp_keys, "abs_cp"], kind="stable")
+    by_expiry = ordered.groupby(exp_keys, sort=False)
+    position = by_expiry.cumcount().to_numpy()
+    size = by_expiry["strike"].transform("size").to_numpy()
+    # the rate: per expiry of MIN_RATE_YEARS+ with MIN_PAIRS+ pairs, the least-squares slope of C - P on K
+    # over its RATE_PAIRS pairs nearest the money (MIN_PAIRS distinct strikes among them)
+    near = ordered[(position < RATE_PAIRS) & (size >= MIN_PAIRS) & (ordered["t"].to_numpy() >= MIN_RATE_YEARS)]
+    fit_groups = near.groupby(exp_keys, sort=True)
+    dk = near["strike"] - fit_groups["strike"].transform("mean")
+    dcp = near["c_minus_p"] - fit_groups["c_minus_p"].transform("mean")
+    fit = pd.DataFrame({key: near[key], "expiration": near["expiration"], "sxy": dk * dcp, "sxx": dk * dk}) \
+        .groupby(exp_keys, sort=True).sum()
+    fit["distinct"] = fit_groups["strike"].nunique()
+    fit["t"] = fit_groups["t"].first()
+    fit = fit[fit["distinct"] >= MIN_PAIRS]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = fit["sxy"] / fit["sxx"]
+        per_expiry = (-np.log(-slope) / fit["t"])[(-slope > 0).to_numpy()]
+    chains = pd.Index(np.sort(chain[key].unique()), name=key)
+    found = per_expiry.groupby(level=key).agg(["median", "size"]).reindex(chains)
+    accepted = found["median"].between(*RATE_BOUNDS).to_numpy()
+    rates = pd.DataFrame({"rate": np.where(accepted, found["median"], default_rate).astype("float64"),
+                          "rate_source": [f"parity ({int(n)} expiries)" if a else "default"
+                                          for a, n in zip(accepted, found["size"].fillna(0), strict=True)]},
+                         index=chains)
+    # forward per expiry: the median of K + (C - P) e^{rt} over its FORWARD_PAIRS pairs nearest the money
+    nearest = ordered[position < FORWARD_PAIRS]
+    implied = nearest["strike"] + nearest["c_minus_p"] * np.exp(nearest[key].map(rates["rate"]) * nearest["t"])
+    forward = implied.groupby([nearest[key], nearest["expiration"]], sort=True).median()
+    counts = pairs.groupby(exp_keys, sort=True).size()
+    out = chain.groupby(exp_keys, sort=True).agg(t=("t", "first"), spot=("underlying_price", "median"))
+    out["forward"] = forward.reindex(out.index).to_numpy()
+    out["parity_pairs"] = counts.reindex(out.index).fillna(0).astype(int).to_numpy()
+    out = out.reset_index()
+    rate = out[key].map(rates["rate"]).to_numpy(dtype="float64")
     default_forward = out["spot"] * np.exp(rate * out["t"])
     out["forward"] = out["forward"].where(out["forward"] > 0, default_forward).fillna(default_forward)
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.where(out["t"] > 0, rate - np.log(out["forward"] / out["spot"]) / out["t"], 0.0)
     out["dividend_yield"] = np.nan_to_num(q, nan=0.0)
-    return rate, source, out.drop(columns=["spot"])
+    out = out.drop(columns=["spot"])
+    return rates, (out.drop(columns=[key]) if by is None else out)
+
+
+def parity_terms(chain: pd.DataFrame, default_rate: float = DEFAULT_RATE) -> tuple[float, str, pd.DataFrame]:
+    """(rate, rate source, per-expiry frame of expiration, t, forward, dividend_yield, parity_pairs) of one
+    chain (parity_terms_by without a key)."""
+    rates, terms = parity_terms_by(chain, None, default_rate)
+    return float(rates["rate"].iloc[0]), str(rates["rate_source"].iloc[0]), terms
 
 
 def chain_iv_greeks(chain: pd.DataFrame, snapshot_ts: pd.Timestamp | pd.Series, *,
-                    default_rate: float = DEFAULT_RATE, recompute: bool = False) -> pd.DataFrame:
+                    default_rate: float = DEFAULT_RATE, recompute: bool = False, by: str | None = None) -> pd.DataFrame:
     """The chain with implied_volatility, greeks (delta, gamma, theta, vega, rho), iv_source, rate,
     dividend_yield, forward and years_to_expiry filled in. Provider values are kept unless `recompute`
     (then every IV and greek is the project's); where the provider lacks them they are computed.
     `chain`: validated rows (expiration, strike, option_type, bid, ask, mark, underlying_price, optional
-    implied_volatility and greeks)."""
+    implied_volatility and greeks); `by`: a column naming the chain of each row when the frame holds many
+    (each gets its own rate and forwards), `snapshot_ts` then a Series aligned with the rows."""
     out = chain.copy()
     if out.empty:
         for col in ("years_to_expiry", "rate", "dividend_yield", "forward", "rho", *GREEKS):
@@ -120,9 +151,11 @@ def chain_iv_greeks(chain: pd.DataFrame, snapshot_ts: pd.Timestamp | pd.Series, 
         if col not in out.columns or recompute:
             out[col] = np.nan
     out["t"] = years_to_expiry(out["expiration"], snapshot_ts)
-    rate, _source, terms = parity_terms(out, default_rate)
-    out = out.merge(terms[["expiration", "forward", "dividend_yield"]], on="expiration", how="left")
-    out["rate"] = rate
+    rates, terms = parity_terms_by(out, by, default_rate)
+    on = ["expiration"] if by is None else [by, "expiration"]
+    out = out.merge(terms[[*on, "forward", "dividend_yield"]], on=on, how="left")
+    out["rate"] = rates["rate"].iloc[0] if by is None else out[by].map(rates["rate"]).to_numpy(dtype="float64")
+    rate = out["rate"].to_numpy(dtype="float64")
     spot, strike, t = (out[c].to_numpy(dtype="float64") for c in ("underlying_price", "strike", "t"))
     q = out["dividend_yield"].to_numpy(dtype="float64")
     is_call = (out["option_type"] == "call").to_numpy()
@@ -131,8 +164,8 @@ def chain_iv_greeks(chain: pd.DataFrame, snapshot_ts: pd.Timestamp | pd.Series, 
     solved = np.full(len(out), np.nan)
     if need.any():
         idx = np.flatnonzero(need)
-        v = implied_vol(out["mark"].to_numpy()[idx], spot[idx], strike[idx], t[idx], rate, q[idx], is_call[idx],
-                        vol_low=VOL_LOW)
+        v = implied_vol(out["mark"].to_numpy()[idx], spot[idx], strike[idx], t[idx], rate[idx], q[idx],
+                        is_call[idx], vol_low=VOL_LOW)
         v[v <= VOL_LOW] = np.nan
         solved[idx] = v
     iv = np.where(np.isnan(provider_iv), solved, provider_iv)
@@ -141,8 +174,8 @@ def chain_iv_greeks(chain: pd.DataFrame, snapshot_ts: pd.Timestamp | pd.Series, 
     live = ~np.isnan(iv) & (t > 0)
     if live.any():
         idx = np.flatnonzero(live)
-        g = bs_greeks(spot[idx], strike[idx], t[idx], iv[idx], rate, q[idx], is_call[idx])
-        rho = rho_of(spot[idx], strike[idx], t[idx], iv[idx], rate, q[idx], is_call[idx])
+        g = bs_greeks(spot[idx], strike[idx], t[idx], iv[idx], rate[idx], q[idx], is_call[idx])
+        rho = rho_of(spot[idx], strike[idx], t[idx], iv[idx], rate[idx], q[idx], is_call[idx])
         for name, values in (("delta", g.delta), ("gamma", g.gamma), ("theta", g.theta), ("vega", g.vega),
                              ("rho", rho)):
             col = out[name].to_numpy(dtype="float64").copy()

@@ -20,10 +20,10 @@ from swiftbolt import alerts
 from swiftbolt.calendars.sessions import session_dates, sessions
 from swiftbolt.market_data.types import MarketDataProvider
 from swiftbolt.options import evaluation, store
-from swiftbolt.options.chains import validate_chain
+from swiftbolt.options.chains import NOT_FAULTS, validate_chain
 from swiftbolt.options.greeks import chain_iv_greeks
 from swiftbolt.options.iv_surface import WINDOW, iv_summary
-from swiftbolt.options.ranking import rank_contracts
+from swiftbolt.options.ranking import rank_chains, rank_contracts
 
 RANKING_UNHEALTHY = "ranking_unhealthy"
 HV_SESSIONS = 61
@@ -70,12 +70,14 @@ def take_snapshots(conn: psycopg.Connection, provider: MarketDataProvider, marke
     """The chain of each (symbol, day): at the session's close once it has closed ('close'), else at `now`
     while it trades ('intraday'). Every row is stored or quarantined with its reason; IV and greeks the
     provider lacks are solved (swiftbolt/options/greeks.py). A chain the provider serves for another day
-    (Alpaca keeps no history) is not stored under this day."""
+    (Alpaca keeps no history) is not stored under this day. The chains are fetched one by one, then
+    validated, priced and written together (store_snapshots)."""
     started = time.monotonic()
     report = OptionsReport()
     days = sorted({d for ds in by_symbol.values() for d in ds})
     cal = sessions(market, days[0], days[-1]).set_index("date") if days else pd.DataFrame()
     now_ts = pd.Timestamp(now).tz_convert("UTC") if pd.Timestamp(now).tzinfo else pd.Timestamp(now, tz="UTC")
+    taken: list[tuple[PartitionResult, int, dt.date, pd.Timestamp, str, pd.DataFrame]] = []
     for symbol, day in _iter(by_symbol):
         part = PartitionResult(symbol, day)
         report.partitions.append(part)
@@ -98,20 +100,55 @@ def take_snapshots(conn: psycopg.Connection, provider: MarketDataProvider, marke
             part.note = (f"chain of another day: the {provider.name} provider's chain of {symbol} is of {chain_day}, "
                          f"not {day} (it keeps no history; backfill from vendor files)")
             continue
-        checked = validate_chain(chain, day)
-        priced = chain_iv_greeks(checked.clean, snapshot_ts)
-        part.rows = store.write_snapshot(conn, symbol_ids[symbol], day, snapshot_ts, kind, priced, checked.rejected,
-                                         provider.name, run_id)
-        part.figures = {
-            "snapshot_ts": snapshot_ts, "snapshot_kind": kind, "received": len(chain),
-            "quarantined": len(checked.rejected), "quarantine_faults": checked.faults,
-            "rejected_by_reason": checked.reasons, "expirations": int(priced["expiration"].nunique()),
-            "iv_sources": {str(k): int(v) for k, v in priced["iv_source"].value_counts().items()},
-            "rate": float(priced["rate"].iloc[0]) if len(priced) else None,
-            "underlying_price": float(priced["underlying_price"].iloc[0]) if len(priced) else None,
-        }
+        taken.append((part, symbol_ids[symbol], day, snapshot_ts, kind, chain))
+    store_snapshots(conn, taken, provider.name, run_id)
     report.seconds = time.monotonic() - started
     return report
+
+
+def store_snapshots(conn: psycopg.Connection,
+                    taken: Sequence[tuple[PartitionResult, int, dt.date, pd.Timestamp, str, pd.DataFrame]],
+                    provider: str, run_id: str | None) -> pd.DataFrame:
+    """Validate, price (IV and greeks) and write many chains at once, each (partition result, underlying id,
+    day, snapshot time, kind, chain as the provider returned it): one frame through validation and the IV
+    solve, one DELETE and one COPY per table. Fills each partition's rows and figures; returns the priced
+    rows (column `_snapshot`: the chain's position in `taken`)."""
+    if not taken:
+        return pd.DataFrame()
+    key = "_snapshot"
+    chains = pd.concat([chain.assign(**{key: i}) for i, (*_, chain) in enumerate(taken)], ignore_index=True)
+    partitions = pd.DataFrame([{"underlying_symbol_id": sid, "snapshot_date": day, "snapshot_ts": ts,
+                                "snapshot_kind": kind} for _, sid, day, ts, kind, _ in taken],
+                              index=pd.Index(range(len(taken)), name=key))
+    position = chains[key].to_numpy()
+    checked = validate_chain(chains, partitions["snapshot_date"].to_numpy()[position], by=key)
+    clean = checked.clean
+    priced = chain_iv_greeks(clean, pd.Series(pd.to_datetime(partitions["snapshot_ts"], utc=True).to_numpy()
+                                              [clean[key].to_numpy()], index=clean.index), by=key)
+    store.write_snapshots(conn, partitions, priced, checked.rejected, key, provider, run_id)
+    received = chains.groupby(key).size()
+    stored = priced.groupby(key).size()
+    expirations = priced.groupby(key)["expiration"].nunique()
+    sources = priced.groupby([key, "iv_source"]).size()
+    first = priced.groupby(key)[["rate", "underlying_price"]].first()
+    rejected = checked.rejected
+    reasons = rejected.groupby([key, "reason"]).size()
+    faults = rejected[~rejected["reason"].isin(NOT_FAULTS)].groupby(key).size()
+    for i, (part, _sid, _day, snapshot_ts, kind, _chain) in enumerate(taken):
+        part.rows = int(stored.get(i, 0))
+        part.figures = {
+            "snapshot_ts": snapshot_ts, "snapshot_kind": kind, "received": int(received.get(i, 0)),
+            "quarantined": int(reasons.loc[i].sum()) if i in reasons.index.get_level_values(0) else 0,
+            "quarantine_faults": int(faults.get(i, 0)),
+            "rejected_by_reason": ({str(k): int(v) for k, v in reasons.loc[i].items()}
+                                   if i in reasons.index.get_level_values(0) else {}),
+            "expirations": int(expirations.get(i, 0)),
+            "iv_sources": ({str(k): int(v) for k, v in sources.loc[i].items()}
+                           if i in sources.index.get_level_values(0) else {}),
+            "rate": float(first.loc[i, "rate"]) if i in first.index else None,
+            "underlying_price": float(first.loc[i, "underlying_price"]) if i in first.index else None,
+        }
+    return priced
 
 
 # ----------------------------------------------------------------------------------------- iv history
@@ -157,23 +194,46 @@ def ranks_as_of(conn: psycopg.Connection, symbol_id: int, day: dt.date, *, recom
 
 def build_ranks(conn: psycopg.Connection, by_symbol: dict[str, list[dt.date]], symbol_ids: dict[str, int],
                 run_id: str | None = None) -> OptionsReport:
+    """The ranks of every (symbol, day): each partition's snapshot, iv_history row and ensemble forecasts of
+    D are read, then every chain is ranked in one frame (ranking.rank_chains) and written in one COPY."""
     started = time.monotonic()
     report = OptionsReport()
+    key = "_partition"
+    chains, contexts, forecasts, keys = [], [], [], []
     for symbol, day in _iter(by_symbol):
-        part = PartitionResult(symbol, day)
-        report.partitions.append(part)
-        ranks = ranks_as_of(conn, symbol_ids[symbol], day)
-        part.rows = store.write_ranks(conn, symbol_ids[symbol], day, ranks, run_id)
-        if ranks.empty:
-            part.note = f"no chain snapshot: none stored for {symbol} on {day}"
+        i = len(report.partitions)
+        report.partitions.append(PartitionResult(symbol, day))
+        sid = symbol_ids[symbol]
+        keys.append({"underlying_symbol_id": sid, "snapshot_date": day})
+        chain = store.load_snapshot(conn, sid, day)
+        if chain.empty:
             continue
-        entry = ranks[ranks["ranking_mode"] == "entry"].head(3)
+        iv_row = store.load_iv_row(conn, sid, day) or {}
+        chains.append(chain.assign(**{key: i}))
+        contexts.append({key: i, "day": day, **{k: iv_row.get(k) for k in ("hv_20", "iv_rank", "iv_percentile")}})
+        forecasts.append(store.load_ensemble(conn, sid, day).assign(**{key: i}))
+    partitions = pd.DataFrame(keys, index=pd.Index(range(len(keys)), name=key))
+    ranks = pd.DataFrame()
+    if chains:
+        context = pd.DataFrame(contexts).set_index(key)
+        for col in ("hv_20", "iv_rank", "iv_percentile"):
+            context[col] = pd.to_numeric(context[col], errors="coerce").astype("float64")
+        ranks = rank_chains(pd.concat(chains, ignore_index=True), key, context,
+                            pd.concat(forecasts, ignore_index=True))
+    store.write_ranks_many(conn, partitions, ranks, key, run_id)
+    grouped = dict(tuple(ranks.groupby(key, sort=False))) if not ranks.empty else {}
+    for i, part in enumerate(report.partitions):
+        mine = grouped.get(i)
+        if mine is None:
+            part.note = f"no chain snapshot: none stored for {part.symbol} on {part.session_date}"
+            continue
+        part.rows = len(mine)
+        entry = mine[mine["ranking_mode"] == "entry"]
         part.figures = {
-            "contracts": int(len(ranks) / 2),
-            "with_forecast": bool(ranks["forecast_label"].notna().any()),
-            "top_entry": [f"{r.contract} {r.composite_score:.3f}" for r in entry.itertuples()],
-            "signals": {str(k): int(v) for k, v in ranks.loc[ranks["ranking_mode"] == "entry", "signal"]
-                        .value_counts().items()},
+            "contracts": int(len(mine) / 2),
+            "with_forecast": bool(mine["forecast_label"].notna().any()),
+            "top_entry": [f"{r.contract} {r.composite_score:.3f}" for r in entry.head(3).itertuples()],
+            "signals": {str(k): int(v) for k, v in entry["signal"].value_counts().items()},
         }
     report.seconds = time.monotonic() - started
     return report

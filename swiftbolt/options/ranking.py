@@ -48,11 +48,12 @@ def _neutral(x: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(x), 0.5, _clip(x))
 
 
-def _log_share(x: np.ndarray) -> np.ndarray:
-    top = np.nanmax(x) if np.isfinite(x).any() else np.nan
-    if not np.isfinite(top) or top <= 0:
-        return np.where(np.isnan(x), 0.5, 0.0)
-    return np.where(np.isnan(x), 0.5, np.log1p(np.maximum(x, 0)) / np.log1p(top))
+def _log_share(x: np.ndarray, chain: np.ndarray) -> np.ndarray:
+    """log1p(x) / log1p(the chain's largest x); 0.5 where x is missing, 0 when the chain has no positive x."""
+    top = pd.Series(x).groupby(chain).transform("max").to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(np.isfinite(top) & (top > 0), np.log1p(np.maximum(x, 0)) / np.log1p(top), 0.0)
+    return np.where(np.isnan(x), 0.5, share)
 
 
 def _match_forecasts(days_to_expiry: np.ndarray, forecasts: pd.DataFrame) -> pd.DataFrame:
@@ -73,14 +74,33 @@ def _match_forecasts(days_to_expiry: np.ndarray, forecasts: pd.DataFrame) -> pd.
                          "prob_up": fc["prob_up"].astype(float).to_numpy()[pick], "vol": vol[pick]})
 
 
-def rank_contracts(chain: pd.DataFrame, day: dt.date, iv_row: dict | None, forecasts: pd.DataFrame) -> pd.DataFrame:
-    """Both modes' ranks of the snapshot `chain` of `day` (rows of RANK_COLUMNS without keys and run id).
+def _forecasts_per_contract(chain: np.ndarray, dte: np.ndarray, forecasts: pd.DataFrame, by: str) -> pd.DataFrame:
+    """_match_forecasts for every chain, each against its own forecasts (rows of `forecasts` with its `by`)."""
+    out = _match_forecasts(dte, pd.DataFrame())
+    if forecasts.empty:
+        return out
+    out = out.astype({"horizon": object, "overall_label": object})
+    rows = pd.Series(np.arange(len(chain))).groupby(chain).indices
+    for key, fc in forecasts.groupby(by, sort=False):
+        idx = rows.get(key)
+        if idx is not None:
+            out.iloc[idx] = _match_forecasts(dte[idx], fc).to_numpy()
+    return out.astype({"confidence": "float64", "prob_up": "float64", "vol": "float64"})
 
-    `iv_row`: the iv_history row of D (hv_20, iv_rank, iv_percentile) or None; `forecasts`: the ensemble
-    rows of D (horizon, horizon_sessions, overall_label, confidence, prob_up, return_q10, return_q90)."""
+
+def rank_chains(chain: pd.DataFrame, by: str, context: pd.DataFrame, forecasts: pd.DataFrame) -> pd.DataFrame:
+    """Both modes' ranks of many snapshots at once, one per value of column `by` of `chain` (rows of
+    RANK_COLUMNS without keys and run id, plus `by`), ordered by chain, mode and rank.
+
+    `context`: one row per chain, indexed by its `by` value: day (the ranking day D) and the iv_history
+    terms of D (hv_20, iv_rank, iv_percentile; NaN without a row); `forecasts`: the ensemble rows of D of
+    every chain (`by`, horizon, horizon_sessions, overall_label, confidence, prob_up, return_q10,
+    return_q90)."""
     if chain.empty:
         return pd.DataFrame()
     c = chain.reset_index(drop=True)
+    group = c[by].to_numpy()
+    ctx = context.reindex(group)
     bid, ask, mark = (c[k].to_numpy(dtype="float64") for k in ("bid", "ask", "mark"))
     iv = c["implied_volatility"].to_numpy(dtype="float64")
     delta = c["delta"].to_numpy(dtype="float64")
@@ -89,7 +109,8 @@ def rank_contracts(chain: pd.DataFrame, day: dt.date, iv_row: dict | None, forec
     oi = c["open_interest"].to_numpy(dtype="float64")
     volume = c["volume"].to_numpy(dtype="float64")
     is_call = (c["option_type"] == "call").to_numpy()
-    dte = np.array([(e - day).days for e in c["expiration"]], dtype="int64")
+    expiration = pd.to_datetime(c["expiration"]).to_numpy(dtype="datetime64[D]")
+    dte = (expiration - pd.to_datetime(ctx["day"]).to_numpy(dtype="datetime64[D]")).astype("int64")
 
     two_sided = (bid > 0) & (ask > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -97,63 +118,89 @@ def rank_contracts(chain: pd.DataFrame, day: dt.date, iv_row: dict | None, forec
         theta_share = np.where(mark > 0, theta / mark, np.nan)
         vega_share = np.where(mark > 0, vega / mark, np.nan)
     spread_score = np.where(np.isnan(spread), 0.0, _clip(1.0 - spread / 0.5))
-    oi_score = _log_share(oi)
-    volume_score = _log_share(volume)
+    oi_score = _log_share(oi, group)
+    volume_score = _log_share(volume, group)
     liquidity = 0.5 * spread_score + 0.25 * oi_score + 0.25 * volume_score
     confidence = (two_sided.astype(float) + ~np.isnan(oi) + ~np.isnan(volume)) / 3.0
 
-    hv = np.nan if iv_row is None or iv_row.get("hv_20") is None else float(iv_row["hv_20"])
-    iv_rank = np.nan if iv_row is None or iv_row.get("iv_rank") is None else float(iv_row["iv_rank"])
-    iv_pct = np.nan if iv_row is None or iv_row.get("iv_percentile") is None else float(iv_row["iv_percentile"])
-    fc = _match_forecasts(dte, forecasts)
+    hv, iv_rank, iv_pct = (pd.to_numeric(ctx[k], errors="coerce").to_numpy(dtype="float64")
+                           for k in ("hv_20", "iv_rank", "iv_percentile"))
+    fc = _forecasts_per_contract(group, dte, forecasts, by)
     fvol = fc["vol"].to_numpy(dtype="float64")
     with np.errstate(divide="ignore", invalid="ignore"):
         v_real = _neutral(1.0 - iv / (2.0 * hv))
         v_fore = _neutral(1.0 - iv / (2.0 * fvol))
-    v_rank = np.full(len(c), 0.5 if np.isnan(iv_rank) else 1.0 - iv_rank)
+    v_rank = np.where(np.isnan(iv_rank), 0.5, 1.0 - iv_rank)
     value = (v_real + v_fore + v_rank) / 3.0
 
     abs_delta = np.abs(delta)
     off_band = np.maximum(DELTA_BAND[0] - abs_delta, 0.0) + np.maximum(abs_delta - DELTA_BAND[1], 0.0)
     delta_score = _neutral(1.0 - off_band / 0.30)
     theta_score = _neutral(1.0 + theta_share / 0.10)
-    vega_score = pd.Series(vega_share).rank(pct=True).to_numpy()
+    vega_score = pd.Series(vega_share).groupby(group).rank(pct=True).to_numpy()
     vega_score = np.where(np.isnan(vega_score), 0.5, vega_score)
 
     prob_up = fc["prob_up"].to_numpy(dtype="float64")
     alignment = np.where(np.isnan(prob_up), 0.5, np.where(is_call, prob_up, 1.0 - prob_up))
 
-    base = pd.DataFrame({
-        "contract": c["contract"], "expiration": c["expiration"], "strike": c["strike"],
-        "option_type": c["option_type"], "bid": bid, "ask": ask, "mark": mark, "implied_volatility": iv,
-        "delta": delta, "days_to_expiry": dte, "spread_pct": spread,
+    shared = {
+        by: group, "contract": c["contract"].to_numpy(), "expiration": c["expiration"].to_numpy(),
+        "strike": c["strike"].to_numpy(), "option_type": c["option_type"].to_numpy(), "bid": bid, "ask": ask,
+        "mark": mark, "implied_volatility": iv, "delta": delta, "days_to_expiry": dte, "spread_pct": spread,
         "liquidity_spread_score": spread_score, "liquidity_oi_score": oi_score,
         "liquidity_volume_score": volume_score, "liquidity_score": liquidity,
         "forecast_horizon": fc["horizon"].to_numpy(), "forecast_label": fc["overall_label"].to_numpy(),
         "forecast_confidence": fc["confidence"].to_numpy(), "forecast_volatility": fvol,
         "iv_percentile": iv_pct, "liquidity_confidence": confidence, "greeks_delta_score": delta_score,
-    })
-    out = []
-    for mode in MODES:
+    }
+    n = len(c)
+    chain_code = pd.factorize(group, sort=True)[0]
+    contract_code = pd.factorize(c["contract"].to_numpy(), sort=True)[0]
+    modes = []
+    for mode_code, mode in enumerate(MODES):
         flip = (lambda x: 1.0 - x) if mode == "exit" else (lambda x: x)
-        m = base.copy()
-        m["ranking_mode"] = mode
-        m["value_iv_realized_score"] = flip(v_real)
-        m["value_iv_forecast_score"] = flip(v_fore)
-        m["value_iv_rank_score"] = flip(v_rank)
-        m["value_score"] = flip(value)
-        m["greeks_theta_score"] = flip(theta_score)
-        m["greeks_vega_score"] = vega_score
-        m["greeks_score"] = (delta_score + m["greeks_theta_score"] + vega_score) / 3.0
-        m["forecast_alignment_score"] = flip(alignment)
-        m["composite_score"] = sum(w * m[k] for k, w in WEIGHTS.items())
-        m = m.sort_values(["composite_score", "contract"], ascending=[False, True], kind="stable")
-        m["rank"] = np.arange(1, len(m) + 1)
-        s = m["composite_score"].to_numpy()
-        m["signal"] = np.select([s >= 0.70, s >= 0.55, s >= 0.40], ["strong", "moderate", "weak"], "avoid")
-        out.append(m)
-    ranks = pd.concat(out, ignore_index=True)
+        cols = {"value_iv_realized_score": flip(v_real), "value_iv_forecast_score": flip(v_fore),
+                "value_iv_rank_score": flip(v_rank), "value_score": flip(value),
+                "greeks_theta_score": flip(theta_score), "greeks_vega_score": vega_score,
+                "forecast_alignment_score": flip(alignment)}
+        cols["greeks_score"] = (delta_score + cols["greeks_theta_score"] + vega_score) / 3.0
+        composite = (WEIGHTS["liquidity_score"] * liquidity + WEIGHTS["value_score"] * cols["value_score"]
+                     + WEIGHTS["greeks_score"] * cols["greeks_score"]
+                     + WEIGHTS["forecast_alignment_score"] * cols["forecast_alignment_score"])
+        modes.append((mode_code, mode, cols, composite))
+    # one sort for every chain and mode: chain, mode, composite (best first), contract
+    composite = np.concatenate([m[3] for m in modes])
+    mode_codes = np.repeat(np.arange(len(MODES)), n)
+    order = np.lexsort((np.tile(contract_code, len(MODES)), -composite, mode_codes, np.tile(chain_code, len(MODES))))
+    rows = order % n
+    ranks = pd.DataFrame({k: v[rows] for k, v in shared.items()})
+    ranks["ranking_mode"] = np.asarray(MODES, dtype=object)[mode_codes[order]]
+    for name in modes[0][2]:
+        ranks[name] = np.concatenate([m[2][name] for m in modes])[order]
+    score = composite[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(chain_code[rows] * len(MODES) + mode_codes[order])) + 1]
+    position = np.arange(len(order))
+    ranks["rank"] = position - np.repeat(starts, np.diff(np.r_[starts, len(order)])) + 1
+    ranks["composite_score"] = np.clip(score, 0.0, 1.0)
+    ranks["signal"] = np.select([score >= 0.70, score >= 0.55, score >= 0.40], ["strong", "moderate", "weak"], "avoid")
     for col in RANK_COMPONENTS:
-        ranks[col] = ranks[col].astype("float64").clip(0.0, 1.0)
-    ranks["composite_score"] = ranks["composite_score"].clip(0.0, 1.0)
+        ranks[col] = np.clip(ranks[col].to_numpy(dtype="float64"), 0.0, 1.0)
     return ranks
+
+
+def rank_contracts(chain: pd.DataFrame, day: dt.date, iv_row: dict | None, forecasts: pd.DataFrame) -> pd.DataFrame:
+    """Both modes' ranks of the snapshot `chain` of `day` (rows of RANK_COLUMNS without keys and run id).
+
+    `iv_row`: the iv_history row of D (hv_20, iv_rank, iv_percentile) or None; `forecasts`: the ensemble
+    rows of D (horizon, horizon_sessions, overall_label, confidence, prob_up, return_q10, return_q90)."""
+    if chain.empty:
+        return pd.DataFrame()
+    row = iv_row or {}
+    context = pd.DataFrame({"day": [day], **{k: [_number(row.get(k))] for k in ("hv_20", "iv_rank", "iv_percentile")}},
+                           index=pd.Index([0], name="_chain"))
+    ranks = rank_chains(chain.assign(_chain=0), "_chain", context, forecasts.assign(_chain=0))
+    return ranks.drop(columns=["_chain"])
+
+
+def _number(value: object) -> float:
+    return np.nan if value is None else float(value)

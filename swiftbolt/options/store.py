@@ -1,8 +1,9 @@
 """Warehouse reads and writes of the options domain (migration 0020). Every write replaces a partition
 (underlying x day, and for snapshots the snapshot time) in the caller's transaction: DELETE, then COPY.
 
-Tables and writers: options.options_chain_snapshots and ops.option_chain_quarantine (write_snapshot),
-options.iv_history (write_iv_history), options.options_ranks (write_ranks), options.ranking_evaluations
+Tables and writers: options.options_chain_snapshots and ops.option_chain_quarantine (write_snapshots, one
+DELETE and one COPY for many partitions), options.iv_history (write_iv_history), options.options_ranks
+(write_ranks_many), options.ranking_evaluations
 (write_evaluations); the assets in assets/options.py call them through swiftbolt/options/pipeline.py.
 """
 
@@ -56,25 +57,55 @@ def _frame(cur: psycopg.Cursor) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------- snapshots
 
+def write_snapshots(conn: psycopg.Connection, partitions: pd.DataFrame, rows: pd.DataFrame, rejected: pd.DataFrame,
+                    by: str, provider: str, run_id: str | None) -> int:
+    """Replace many snapshots in one DELETE and one COPY per table. `partitions`: one row per snapshot, indexed
+    by its `by` value, with underlying_symbol_id, snapshot_date, snapshot_ts and snapshot_kind (a closing
+    snapshot also replaces any earlier closing snapshot of its day); `rows` (chain columns + IV/greeks terms)
+    and `rejected` (contract, reason, raw) carry the `by` column. Returns the snapshot rows written."""
+    if partitions.empty:
+        return 0
+    ts = pd.to_datetime(partitions["snapshot_ts"], utc=True)
+    keys = (partitions["underlying_symbol_id"].astype("int64").tolist(), list(partitions["snapshot_date"]),
+            [t.to_pydatetime() for t in ts])
+    conn.execute(
+        """DELETE FROM options.options_chain_snapshots s
+           USING unnest(%s::bigint[], %s::date[], %s::timestamptz[], %s::boolean[]) AS p(sid, day, ts, is_close)
+           WHERE s.underlying_symbol_id = p.sid AND s.snapshot_date = p.day
+             AND (s.snapshot_ts = p.ts OR (p.is_close AND s.snapshot_kind = 'close'))""",
+        (*keys, (partitions["snapshot_kind"] == "close").tolist()))
+    conn.execute(
+        """DELETE FROM ops.option_chain_quarantine q
+           USING unnest(%s::bigint[], %s::date[], %s::timestamptz[]) AS p(sid, day, ts)
+           WHERE q.underlying_symbol_id = p.sid AND q.snapshot_date = p.day AND q.snapshot_ts = p.ts""", keys)
+    parts = partitions.assign(snapshot_ts=ts)
+    n = copy_frame(conn, "options.options_chain_snapshots", list(SNAPSHOT_COLUMNS), _with_keys(rows, parts, by, (
+        "underlying_symbol_id", "snapshot_date", "snapshot_ts", "snapshot_kind"), provider=provider,
+        dagster_run_id=run_id))
+    if not rejected.empty:
+        copy_frame(conn, "ops.option_chain_quarantine", list(QUARANTINE_COLUMNS), _with_keys(
+            rejected, parts, by, ("underlying_symbol_id", "snapshot_date", "snapshot_ts"), provider=provider))
+    return n
+
+
+def _with_keys(rows: pd.DataFrame, partitions: pd.DataFrame, by: str, columns: tuple[str, ...],
+               **constants: object) -> pd.DataFrame:
+    """`rows` with the named columns of their partition (looked up by the `by` column) and constants."""
+    if rows.empty:
+        return rows
+    at = partitions.index.get_indexer(rows[by])
+    return rows.assign(**{c: partitions[c].to_numpy()[at] for c in columns}, **constants)
+
+
 def write_snapshot(conn: psycopg.Connection, symbol_id: int, day: dt.date, snapshot_ts: pd.Timestamp, kind: str,
                    rows: pd.DataFrame, rejected: pd.DataFrame, provider: str, run_id: str | None) -> int:
     """Replace the snapshot (symbol, day, snapshot_ts) and, for a closing snapshot, any earlier closing
     snapshot of the day, with `rows` (chain columns + IV/greeks terms) and `rejected` (contract, reason, raw)."""
-    ts = pd.Timestamp(snapshot_ts).to_pydatetime()
-    conn.execute(
-        "DELETE FROM options.options_chain_snapshots WHERE underlying_symbol_id = %s AND snapshot_date = %s "
-        "AND (snapshot_ts = %s OR (%s AND snapshot_kind = 'close'))", (symbol_id, day, ts, kind == "close"))
-    conn.execute(
-        "DELETE FROM ops.option_chain_quarantine WHERE underlying_symbol_id = %s AND snapshot_date = %s "
-        "AND snapshot_ts = %s", (symbol_id, day, ts))
-    frame = rows.assign(underlying_symbol_id=symbol_id, snapshot_date=day, snapshot_ts=pd.Timestamp(snapshot_ts),
-                        snapshot_kind=kind, provider=provider, dagster_run_id=run_id)
-    n = copy_frame(conn, "options.options_chain_snapshots", list(SNAPSHOT_COLUMNS), frame)
-    if not rejected.empty:
-        q = rejected.assign(underlying_symbol_id=symbol_id, snapshot_date=day, snapshot_ts=pd.Timestamp(snapshot_ts),
-                            provider=provider)
-        copy_frame(conn, "ops.option_chain_quarantine", list(QUARANTINE_COLUMNS), q)
-    return n
+    partitions = pd.DataFrame({"underlying_symbol_id": [symbol_id], "snapshot_date": [day],
+                               "snapshot_ts": [pd.Timestamp(snapshot_ts)], "snapshot_kind": [kind]},
+                              index=pd.Index([0], name="_snapshot"))
+    return write_snapshots(conn, partitions, rows.assign(_snapshot=0), rejected.assign(_snapshot=0), "_snapshot",
+                           provider, run_id)
 
 
 def load_snapshot(conn: psycopg.Connection, symbol_id: int, day: dt.date) -> pd.DataFrame:
@@ -141,13 +172,28 @@ def load_ensemble(conn: psycopg.Connection, symbol_id: int, day: dt.date) -> pd.
 
 # ---------------------------------------------------------------------------------------------- ranks
 
-def write_ranks(conn: psycopg.Connection, symbol_id: int, day: dt.date, ranks: pd.DataFrame, run_id: str | None) -> int:
-    conn.execute("DELETE FROM options.options_ranks WHERE underlying_symbol_id = %s AND snapshot_date = %s",
-                 (symbol_id, day))
+def write_ranks_many(conn: psycopg.Connection, partitions: pd.DataFrame, ranks: pd.DataFrame, by: str,
+                     run_id: str | None) -> int:
+    """Replace the ranks of many (underlying, day) partitions in one DELETE and one COPY. `partitions`: one
+    row per partition, indexed by its `by` value, with underlying_symbol_id and snapshot_date; `ranks`
+    carries the `by` column."""
+    if partitions.empty:
+        return 0
+    conn.execute(
+        """DELETE FROM options.options_ranks r USING unnest(%s::bigint[], %s::date[]) AS p(sid, day)
+           WHERE r.underlying_symbol_id = p.sid AND r.snapshot_date = p.day""",
+        (partitions["underlying_symbol_id"].astype("int64").tolist(), list(partitions["snapshot_date"])))
     if ranks.empty:
         return 0
-    frame = ranks.assign(underlying_symbol_id=symbol_id, snapshot_date=day, dagster_run_id=run_id)
+    frame = _with_keys(ranks, partitions, by, ("underlying_symbol_id", "snapshot_date"), dagster_run_id=run_id)
     return copy_frame(conn, "options.options_ranks", list(RANK_COLUMNS), frame)
+
+
+def write_ranks(conn: psycopg.Connection, symbol_id: int, day: dt.date, ranks: pd.DataFrame, run_id: str | None) -> int:
+    partitions = pd.DataFrame({"underlying_symbol_id": [symbol_id], "snapshot_date": [day]},
+                              index=pd.Index([0], name="_partition"))
+    return write_ranks_many(conn, partitions, ranks.assign(_partition=0) if not ranks.empty else ranks,
+                            "_partition", run_id)
 
 
 def load_ranks(conn: psycopg.Connection, symbol_id: int, day: dt.date) -> pd.DataFrame:
