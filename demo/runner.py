@@ -196,7 +196,8 @@ def backfill_per_symbol(defs: dg.Definitions, instance: dg.DagsterInstance, prog
 
 def _forecasts_summary(result: dg.ExecuteInProcessResult, market: str) -> str:
     written = []
-    for name in ("lgbm_forecasts", "prophet_forecasts", "ml_forecasts"):
+    for name in ("lgbm_forecasts", "prophet_forecasts", "ml_forecasts", "intraday_forecasts",
+                 "intraday_forecast_evaluations"):
         for mat in result.asset_materializations_for_node(f"{market}__{name}"):
             if "run/rows_written" in mat.metadata:
                 written.append(f"{name} {mat.metadata['run/rows_written'].value}")
@@ -224,15 +225,17 @@ def model_weeks(market: str, first: dt.date, last: dt.date) -> list[str]:
 
 
 def train_models(defs: dg.Definitions, instance: dg.DagsterInstance, progress: Progress, market: str,
-                 weeks: list[str]) -> StepOutcome:
-    """One run of `<market>/forecast_models` over the weekly partitions `weeks` (single-run backfill)."""
-    key = asset_keys.forecast_models(get_market(market))
+                 weeks: list[str], name: str = "forecast_models") -> StepOutcome:
+    """One run of the weekly `<market>/<name>` (forecast_models or intraday_forecast_models) over the weekly
+    partitions `weeks` (single-run backfill)."""
+    key = asset_keys.market_asset(get_market(market), name)
     job = defs.resolve_implicit_job_def_def_for_assets([key])
     assert job is not None
     tags = {"dagster/asset_partition_range_start": weeks[0], "dagster/asset_partition_range_end": weeks[-1]}
-    title = f"{market} forecast models, {len(weeks)} weekly training ends ({weeks[0]}..{weeks[-1]})"
+    what = name.replace("_", " ")
+    title = f"{market} {what}, {len(weeks)} weekly training ends ({weeks[0]}..{weeks[-1]})"
     result, outcome = _execute(job, instance, progress, title, tags=tags, asset_selection=[key])
-    mats = result.asset_materializations_for_node(f"{market}__forecast_models")
+    mats = result.asset_materializations_for_node(f"{market}__{name}")
     meta = mats[-1].metadata if mats else {}
     models = meta["dagster/row_count"].value if "dagster/row_count" in meta else 0
     digest = str(meta["model_hash"].value)[:12] if "model_hash" in meta else "none"
@@ -285,6 +288,15 @@ def run_default_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, day
         result, outcome = _execute(job, instance, progress, title, tags=tags, asset_selection=keys)
         progress.done(f"{_bars_summary(result, market)}; {outcome.seconds:.0f}s")
         outcomes.append(outcome)
+        # the intraday models learn from the demo's own m15 bars (the history is d1 only): weeks that end
+        # inside the demo's sessions, then the intraday forecasts of every bar they can serve
+        intraday_weeks = model_weeks(market, closed[-days], closed[-1] - dt.timedelta(days=1))
+        if intraday_weeks:
+            outcomes.append(train_models(defs, instance, progress, market, intraday_weeks,
+                                         name="intraday_forecast_models"))
+            _, outcome = range_run(defs, instance, progress, market, tickers, closed[-days], closed[-1],
+                                   ["intraday_forecasts", "intraday_forecast_evaluations"], what="intraday forecasts")
+            outcomes.append(outcome)
         session = timing.intraday_tick_due(market, now)
         if session is not None and session.isoformat() not in dates:
             open_sessions.append((market, session, tickers))
