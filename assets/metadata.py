@@ -112,12 +112,20 @@ def add_partition_metadata(
     """Attach `metadata_of(row)` to the partition (row.symbol, row.session_date) of each row (a
     namedtuple from `partitions.itertuples()`); only partitions this run materializes."""
     in_run = set(context.partition_keys)
+    # pandas turns None into NaN in an object column that also holds strings; NaN is truthy, so a
+    # partition without a reason would show an empty "reason" entry: the row functions get None back
+    objects = [str(c) for c, dtype in partitions.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
     by_key = {}
     for row in partitions.itertuples(index=False):
         key = partition_key(row.symbol, row.session_date)
         if key in in_run:
-            by_key[key] = dict(metadata_of(row))
+            missing = {c: None for c in objects if _is_nan(getattr(row, c))}
+            by_key[key] = dict(metadata_of(row._replace(**missing) if missing else row))
     _attach_per_partition(context, by_key)
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and value != value
 
 
 def _attach_per_partition(context: dg.AssetExecutionContext, by_key: Mapping[str, Mapping[str, Any]]) -> None:

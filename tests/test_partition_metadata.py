@@ -101,8 +101,10 @@ def test_per_partition_metadata_is_attached_in_one_step() -> None:
         context.add_asset_metadata = lambda *a, **k: (calls.append(1), original(*a, **k))  # type: ignore[method-assign]
         frame = pd.DataFrame({"symbol": ["AAA", "BBB", "AAA", "BBB"],
                               "session_date": pd.to_datetime(["2025-01-02", "2025-01-02", "2025-01-03",
-                                                              "2025-01-03"]).date, "rows": [1, 2, 3, 4]})
-        add_partition_metadata(context, frame, lambda r: {"dagster/row_count": r.rows})
+                                                              "2025-01-03"]).date, "rows": [1, 2, 3, 4],
+                              "reason": [None, "no bar", None, None]})  # pandas stores NaN for these None
+        add_partition_metadata(context, frame, lambda r: {"dagster/row_count": r.rows,
+                                                          **({"reason": r.reason} if r.reason else {})})
         return dg.MaterializeResult(metadata={"run/total": 10})
 
     tags = {"dagster/asset_partition_range_start": "2025-01-02|AAA",
@@ -113,3 +115,7 @@ def test_per_partition_metadata_is_attached_in_one_step() -> None:
             for m in (ev.event_specific_data.materialization for ev in result.get_asset_materialization_events())}
     assert rows == {"2025-01-02|AAA": (1, 10), "2025-01-02|BBB": (2, 10), "2025-01-03|AAA": (3, 10),
                     "2025-01-03|BBB": (4, 10)}
+    reasons = {str(m.partition): m.metadata["reason"].value for m in (
+        ev.event_specific_data.materialization for ev in result.get_asset_materialization_events())
+        if "reason" in m.metadata}
+    assert reasons == {"2025-01-02|BBB": "no bar"}  # no empty reason where there is none
