@@ -208,9 +208,13 @@ def _feature_keys() -> list[str]:
     return keys + [f"feature_{i}" for i in range(len(keys), FEATURE_COUNT)]
 
 
-def write_feature_rows(conn, first: dt.date | None = None) -> int:
+def write_feature_rows(conn, first: dt.date | None = None, computed_days_ago: int = 0) -> int:
     """One feature row per d1/h1/m15 bar (from `first` on), as the feature_rows asset would write them:
-    65 float8 values (here one value in [10, 90] per bar, so the dbt tests' ranges hold), computed_at = now()."""
+    65 float8 values (here one value in [10, 90] per bar, so the dbt tests' ranges hold), computed_at =
+    now() - `computed_days_ago` days. The history is written as computed a day ago (as a backfill's rows
+    were, long before a post-close build): rows computed within `indicator_recompute_overlap_hours` (1 h)
+    before the previous build are rebuilt by design, so history written now would make every incremental
+    build of the benchmark rebuild every row."""
     fs_id = conn.execute("SELECT id FROM ml.feature_sets WHERE name = 'bench'").fetchone()
     if fs_id is None:
         fs_id = conn.execute(
@@ -218,11 +222,12 @@ def write_feature_rows(conn, first: dt.date | None = None) -> int:
             "VALUES ('bench', 'bench', 'bench', %s, '{}', 500) RETURNING id", (_feature_keys(),)).fetchone()
     cur = conn.execute(
         "INSERT INTO ml.feature_rows (symbol_id, timeframe, ts, session_date, feature_set_id, warmup_complete, "
-        "feature_values) SELECT b.symbol_id, b.timeframe, b.ts, b.session_date, %s, true, "
-        f"array_fill(50 + 40 * sin(extract(epoch FROM b.ts) / 86400.0), ARRAY[{FEATURE_COUNT}]) "
+        "feature_values, computed_at) SELECT b.symbol_id, b.timeframe, b.ts, b.session_date, %s, true, "
+        f"array_fill(50 + 40 * sin(extract(epoch FROM b.ts) / 86400.0), ARRAY[{FEATURE_COUNT}]), "
+        "now() - make_interval(days => %s) "
         "FROM market.ohlc_bars b "
         "WHERE b.timeframe IN ('m15', 'h1', 'd1') AND b.session_date >= %s",
-        (fs_id[0], first or dt.date.min))
+        (fs_id[0], computed_days_ago, first or dt.date.min))
     return cur.rowcount
 
 
@@ -368,7 +373,7 @@ def main() -> None:
         populate(url, args.rows, args.equities, args.crypto)
         with connect(url) as conn, conn.transaction():
             started = time.perf_counter()
-            features = write_feature_rows(conn)
+            features = write_feature_rows(conn, computed_days_ago=1)
         with connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE ml.feature_rows")
         print(f"{features:,} feature rows in {time.perf_counter() - started:.0f} s", flush=True)

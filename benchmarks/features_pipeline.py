@@ -1,8 +1,10 @@
 """Benchmark: the feature pipeline exactly as the `feature_rows` asset runs it (adjusted bars with
 warm-up -> compute_features -> rows of the partition's days -> ml.feature_rows, in one transaction per
-run) against the bare TA-Lib calls on the same numpy arrays, measured in the same run.
+run) against the same computation followed by a raw COPY of the same rows into the same table, measured in
+the same process, interleaved over repeats.
 
-    .venv/bin/python benchmarks/features_pipeline.py [--symbols 40] [--daily-years 6] [--intraday-sessions 760]
+    .venv/bin/python benchmarks/features_pipeline.py [--symbols 40] [--daily-years 6] [--intraday-sessions 760] \
+        [--repeats 5]
 
 Loads d1 bars for `--daily-years` and h1 + m15 bars for the last `--intraday-sessions` sessions of
 `--symbols` synthetic symbols (defaults: ~1.05M bars) into the scratch database `swiftbolt_bench` (dropped
@@ -13,15 +15,23 @@ The pipeline is timed as a backfill of every session after the first WARMUP_BARS
 runs such a single-run backfill as one run per symbol (tests/test_backfill_policy.py), so each symbol is
 one transaction doing what the asset does for it: ensure_feature_set, then per timeframe (d1, h1, m15)
 load_adjusted_bars with WARMUP_BARS of warm-up, compute_features, the filter to the partition's days,
-write_feature_rows. Nothing else is timed (no Dagster overhead). The reference is the TA-Lib calls of
-compute_features (RSI, MACD, ADX, ATR, NATR, BBANDS, STOCH, WILLR, CCI, MFI, OBV, same parameters) on the
-very arrays the pipeline loaded (best of 3). Both rates count bars computed (warm-up bars included).
+write_feature_rows. Nothing else is timed (no Dagster overhead).
+
+The reference is the work the pipeline cannot avoid, on the same rows: compute_features (+ the filter to the
+partitions' days) on the very bars the pipeline loads (read once beforehand, untimed), then a raw binary
+COPY of the resulting rows, pre-encoded in COPY's binary format exactly as write_feature_rows encodes them
+(encoding untimed), into the same table `ml.feature_rows` in one transaction (commit included). So the
+ratio reference / pipeline (= pipeline rate / reference rate) prices what the pipeline adds: reading the
+adjusted bars, encoding, the per-partition DELETE, one transaction per symbol. The table is emptied before
+each measurement; pipeline and reference alternate (which goes first alternates too) over `--repeats`,
+and the median ratio is printed with its spread (min-max). Target >= 0.8.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -29,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import talib
+import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,11 +49,11 @@ from ingest_bars import PayloadProvider, scratch_database, tickers
 from assets.features import FEATURES_CODE_VERSION
 from swiftbolt.calendars.sessions import session_dates
 from swiftbolt.db.connection import connect
-from swiftbolt.features.indicators import FEATURE_PARAMS, WARMUP_BARS, feature_columns
-from swiftbolt.features.pipeline import FEATURE_TIMEFRAMES, Timings, compute_feature_rows
-from swiftbolt.features.store import (
-    load_adjusted_bars,
-)
+from swiftbolt.db.copy import copy_binary_payload, encode_arrow
+from swiftbolt.features.feature_set import default_feature_set
+from swiftbolt.features.indicators import WARMUP_BARS, compute_features, feature_columns
+from swiftbolt.features.pipeline import FEATURE_TIMEFRAMES, Timings, compute_feature_rows, in_dates
+from swiftbolt.features.store import ensure_feature_set, feature_values_array, load_adjusted_bars
 from swiftbolt.market_data.ingest import RunInfo, ingest_bars
 from swiftbolt.market_data.types import Timeframe
 from swiftbolt.providers.synthetic import SyntheticProvider
@@ -90,13 +100,12 @@ def load_bars(url: str, syms: list[str], daily_days: list[dt.date], intraday_day
     return total
 
 
-def run_pipeline(url: str, ids: dict[str, int], dates: list[dt.date]
-                 ) -> tuple[PipelineTimes, list[tuple[np.ndarray, ...]]]:
+def run_pipeline(url: str, ids: dict[str, int], dates: list[dt.date],
+                 bars_by_series: dict[tuple[str, str], pd.DataFrame]) -> PipelineTimes:
     """The feature_rows asset's core call (swiftbolt.features.pipeline.compute_feature_rows), one run
-    (= one transaction) per symbol over `dates`; returns the timings and the (open, high, low, close,
-    volume) arrays it computed on (re-read afterwards, untimed)."""
+    (= one transaction) per symbol over `dates`; returns the timings. Bars computed are counted from
+    `bars_by_series` (the same load_adjusted_bars calls, made beforehand)."""
     times = PipelineTimes()
-    arrays: list[tuple[np.ndarray, ...]] = []
     clock = time.perf_counter
     with connect(url) as conn:
         for symbol in sorted(ids):
@@ -114,33 +123,69 @@ def run_pipeline(url: str, ids: dict[str, int], dates: list[dt.date]
             times.other += elapsed - sum(phases.values())
             for tf in FEATURE_TIMEFRAMES:
                 times.rows[tf] = times.rows.get(tf, 0) + int(report.partitions[f"rows_{tf}"].sum())
-                bars = load_adjusted_bars(conn, ids[symbol], tf, dates[0], dates[-1], WARMUP_BARS)
-                conn.commit()
-                times.bars[tf] = times.bars.get(tf, 0) + len(bars)
-                if not bars.empty:
-                    arrays.append(tuple(bars[c].to_numpy(dtype=np.float64) for c in
-                                        ("open", "high", "low", "close", "volume")))
-    return times, arrays
+                times.bars[tf] = times.bars.get(tf, 0) + len(bars_by_series[(symbol, tf)])
+    return times
 
 
-def bare_talib(arrays: list[tuple[np.ndarray, ...]]) -> float:
-    """Seconds for the TA-Lib calls of compute_features (same parameters) over every series."""
-    p = {k: v for k, v in FEATURE_PARAMS.items() if isinstance(v, int | float)}
-    t0 = time.perf_counter()
-    for _o, h, lo, c, v in arrays:
-        talib.RSI(c, timeperiod=p["rsi_period"])
-        talib.MACD(c, fastperiod=p["macd_fast"], slowperiod=p["macd_slow"], signalperiod=p["macd_signal"])
-        talib.ADX(h, lo, c, timeperiod=p["adx_period"])
-        talib.ATR(h, lo, c, timeperiod=p["atr_period"])
-        talib.NATR(h, lo, c, timeperiod=p["atr_period"])
-        talib.BBANDS(c, timeperiod=p["bb_period"], nbdevup=p["bb_nbdev"], nbdevdn=p["bb_nbdev"], matype=0)
-        talib.STOCH(h, lo, c, fastk_period=p["stoch_fastk"], slowk_period=p["stoch_slowk"],
-                    slowk_matype=p["stoch_matype"], slowd_period=p["stoch_slowd"], slowd_matype=p["stoch_matype"])
-        talib.WILLR(h, lo, c, timeperiod=p["willr_period"])
-        talib.CCI(h, lo, c, timeperiod=p["cci_period"])
-        talib.MFI(h, lo, c, v, timeperiod=p["mfi_period"])
-        talib.OBV(c, v)
-    return time.perf_counter() - t0
+def load_series(url: str, ids: dict[str, int], dates: list[dt.date]) -> dict[tuple[str, str], pd.DataFrame]:
+    """The bars the pipeline computes on (load_adjusted_bars with the warm-up), per (symbol, timeframe)."""
+    with connect(url) as conn:
+        out = {(symbol, tf): load_adjusted_bars(conn, ids[symbol], tf, dates[0], dates[-1], WARMUP_BARS)
+               for symbol in sorted(ids) for tf in FEATURE_TIMEFRAMES}
+        conn.commit()
+    return out
+
+
+def feature_table(symbol_id: int, timeframe: str, set_id: int, rows: pd.DataFrame, columns: list[str]) -> pa.Table:
+    """The Arrow table write_feature_rows builds for these rows (same columns and types)."""
+    n = len(rows)
+    return pa.table({
+        "symbol_id": pa.array(np.full(n, symbol_id, dtype=np.int64)),
+        "timeframe": pa.array([timeframe] * n, type=pa.string()),
+        "ts": pa.array(rows["ts"].dt.tz_convert("UTC")).cast(pa.timestamp("us", tz="UTC")),
+        "session_date": pa.array(rows["session_date"]).cast(pa.timestamp("s")).cast(pa.date32()),
+        "feature_set_id": pa.array(np.full(n, set_id, dtype=np.int64)),
+        "warmup_complete": pa.array(rows["warmup_complete"].to_numpy(dtype=bool)),
+        "feature_values": feature_values_array(rows, columns),
+    })
+
+
+def run_reference(url: str, ids: dict[str, int], dates: list[dt.date],
+                  bars_by_series: dict[tuple[str, str], pd.DataFrame]) -> tuple[float, float, int]:
+    """compute_features + the filter to `dates` on the pipeline's bars (timed), encoding (untimed), one
+    raw binary COPY transaction of all the rows into ml.feature_rows (timed). Returns (compute s, copy s,
+    rows)."""
+    columns = feature_columns()
+    clock = time.perf_counter
+    with connect(url) as conn:
+        set_id = ensure_feature_set(conn, default_feature_set(), FEATURES_CODE_VERSION)
+        conn.commit()
+        computed: list[tuple[str, str, pd.DataFrame]] = []
+        t0 = clock()
+        for (symbol, tf), bars in bars_by_series.items():
+            if bars.empty:
+                continue
+            feats = compute_features(bars)
+            feats["session_date"] = bars["session_date"].to_numpy()
+            feats["close"] = bars["close"].to_numpy()
+            computed.append((symbol, tf, in_dates(feats, dates)))
+        compute_s = clock() - t0
+        payloads = [encode_arrow(feature_table(ids[symbol], tf, set_id, rows, columns))
+                    for symbol, tf, rows in computed if not rows.empty]
+        n_rows = sum(len(rows) for _s, _t, rows in computed)
+        names = ["symbol_id", "timeframe", "ts", "session_date", "feature_set_id", "warmup_complete", "feature_values"]
+        t0 = clock()
+        with conn.transaction():
+            for payload in payloads:
+                copy_binary_payload(conn, "ml.feature_rows", names, payload)
+        copy_s = clock() - t0
+    return compute_s, copy_s, n_rows
+
+
+def empty_feature_rows(url: str) -> None:
+    with connect(url) as conn:
+        conn.execute("TRUNCATE ml.feature_rows")
+        conn.commit()
 
 
 def main() -> int:
@@ -148,6 +193,7 @@ def main() -> int:
     parser.add_argument("--symbols", type=int, default=40)
     parser.add_argument("--daily-years", type=int, default=6, help="years of d1 bars, ending 2025-12-31")
     parser.add_argument("--intraday-sessions", type=int, default=760, help="last sessions with h1 + m15 bars")
+    parser.add_argument("--repeats", type=int, default=5, help="pipeline/reference pairs, interleaved")
     args = parser.parse_args()
 
     daily_days = session_dates("us_equity", dt.date(2026 - args.daily_years, 1, 1), dt.date(2025, 12, 31))
@@ -166,29 +212,48 @@ def main() -> int:
 
     # a backfill of every session after the first WARMUP_BARS daily ones: d1 loads its full warm-up
     dates = daily_days[WARMUP_BARS:]
-    times, arrays = run_pipeline(url, ids, dates)
-    n_bars = sum(times.bars.values())
-    n_rows = sum(times.rows.values())
-    with connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM ml.feature_rows").fetchone()
-    assert row is not None and row[0] == n_rows, (row, n_rows)
-    assert sum(len(a[0]) for a in arrays) == n_bars
-    talib_s = min(bare_talib(arrays) for _ in range(3))
+    bars_by_series = load_series(url, ids, dates)
+    n_bars = sum(len(b) for b in bars_by_series.values())
+    pipes: list[PipelineTimes] = []
+    refs: list[tuple[float, float]] = []
+    ratios: list[float] = []
+    for repeat in range(args.repeats):
+        order = ("pipeline", "reference") if repeat % 2 == 0 else ("reference", "pipeline")
+        for which in order:
+            empty_feature_rows(url)
+            if which == "pipeline":
+                times = run_pipeline(url, ids, dates, bars_by_series)
+                n_rows = sum(times.rows.values())
+                with connect(url) as conn:
+                    row = conn.execute("SELECT count(*) FROM ml.feature_rows").fetchone()
+                assert row is not None and row[0] == n_rows, (row, n_rows)
+                assert sum(times.bars.values()) == n_bars
+                pipes.append(times)
+            else:
+                compute_s, copy_s, ref_rows = run_reference(url, ids, dates, bars_by_series)
+                refs.append((compute_s, copy_s))
+        assert ref_rows == n_rows, (ref_rows, n_rows)
+        ratios.append(sum(refs[-1]) / pipes[-1].total)
+        print(f"repeat {repeat + 1} ({order[0]} first): pipeline {pipes[-1].total:6.2f}s, reference "
+              f"{sum(refs[-1]):6.2f}s (compute {refs[-1][0]:.2f} + COPY {refs[-1][1]:.2f}), "
+              f"ratio {ratios[-1]:.3f}")
 
-    pipe_rate, talib_rate = n_bars / times.total, n_bars / talib_s
+    pipe_s = statistics.median(p.total for p in pipes)
+    ref_s = statistics.median(sum(r) for r in refs)
     print(f"pipeline: {len(ids)} runs (one transaction per symbol) over {len(dates)} sessions "
           f"({dates[0]}..{dates[-1]}), WARMUP_BARS={WARMUP_BARS}, {len(feature_columns())} features")
-    print(f"  bars computed by timeframe: {times.bars}; feature rows written: {times.rows}")
-    print(f"pipeline    : {n_bars:,} bars in {times.total:7.2f}s = {pipe_rate:12,.0f} bars/s "
-          f"({n_rows / times.total:,.0f} rows written/s)")
-    print(f"bare TA-Lib : {n_bars:,} bars in {talib_s:7.2f}s = {talib_rate:12,.0f} bars/s "
-          f"(11 indicator calls per series, {len(arrays)} series, best of 3)")
-    print(f"ratio pipeline / bare TA-Lib = {pipe_rate / talib_rate:.4f} "
-          f"(TA-Lib alone is {talib_rate / pipe_rate:,.0f}x faster)")
-    print("breakdown (s):")
+    print(f"  bars computed by timeframe: {pipes[0].bars}; feature rows written: {pipes[0].rows}")
+    print(f"pipeline  (median of {len(pipes)}): {n_bars:,} bars in {pipe_s:7.2f}s = {n_bars / pipe_s:10,.0f} bars/s "
+          f"({n_rows / pipe_s:,.0f} rows written/s)")
+    print(f"reference (median of {len(refs)}): {n_bars:,} bars in {ref_s:7.2f}s = {n_bars / ref_s:10,.0f} bars/s "
+          f"(compute {statistics.median(r[0] for r in refs):.2f}s + raw COPY of {n_rows:,} rows "
+          f"{statistics.median(r[1] for r in refs):.2f}s)")
+    print(f"ratio pipeline / (compute + raw COPY) = {statistics.median(ratios):.3f} median "
+          f"(spread {min(ratios):.3f}-{max(ratios):.3f} over {len(ratios)} interleaved pairs; target >= 0.8)")
+    print("pipeline breakdown, median per phase (s):")
     for name in ("load", "compute", "write", "commit", "other"):
-        value = getattr(times, name)
-        print(f"  {name:<8}{value:8.2f}  {100 * value / times.total:5.1f}%")
+        value = statistics.median(getattr(p, name) for p in pipes)
+        print(f"  {name:<8}{value:8.2f}  {100 * value / pipe_s:5.1f}%")
     return 0
 
 
