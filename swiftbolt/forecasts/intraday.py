@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import psycopg
@@ -162,7 +161,7 @@ def train_intraday_models(conn: psycopg.Connection, market: str, train_end: dt.d
                 | {"window_sessions": settings.intraday_train_sessions, "timeframe": "m15",
                    "target": "log return over k m15 bars / (sigma_m15 * sqrt(k))"},
                 importance=bundle.importance(), validation=validation, training_run_id=run_row,
-                library_version=f"lightgbm {lgb.__version__}")
+                library_version=f"lightgbm {lightgbm_models.lightgbm_version()}")
             models[horizon] = (model_id, bundle.sha256, len(rows))
         status = "trained" if models and not reasons else "partial" if models else "skipped"
         store.finish_training_run(conn, run_row, len(ids), max((m[2] for m in models.values()), default=0), status,
