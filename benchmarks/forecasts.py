@@ -68,11 +68,12 @@ MARKET = "us_equity"
 DB = "swiftbolt_bench_forecasts"
 
 
-def scratch_database() -> str:
+def scratch_database(name: str = DB) -> str:
+    """A fresh, migrated database `name` on the project's server (embedded unless configured)."""
     server_url = prepare().url
-    url = with_database(server_url, DB)
+    url = with_database(server_url, name)
     with connect(with_database(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB)))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     ensure_database(url)
     migrate(url)
     return url

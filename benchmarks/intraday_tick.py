@@ -28,16 +28,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.forecasts import tickers
+from benchmarks.forecasts import scratch_database, tickers
 from swiftbolt.calendars.sessions import sessions
-from swiftbolt.db.connection import connect, ensure_database
-from swiftbolt.db.migrate import migrate
-from swiftbolt.db.urls import with_database
-from swiftbolt.db.warehouse import prepare
+from swiftbolt.db.connection import connect
 from swiftbolt.features.feature_set import default_feature_set
 from swiftbolt.features.indicators import compute_features, feature_columns
 from swiftbolt.features.store import ensure_feature_set, load_adjusted_bars, write_feature_rows
@@ -53,15 +49,6 @@ from swiftbolt.universe import SymbolSpec, sync_universe
 MARKET = "us_equity"
 DB = "swiftbolt_bench_intraday"
 LAST = dt.date(2025, 11, 26)
-
-
-def scratch(url_server: str) -> str:
-    url = with_database(url_server, DB)
-    with connect(with_database(url_server, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB)))
-    ensure_database(url)
-    migrate(url)
-    return url
 
 
 def load(url: str, syms: list[str], days: list[dt.date]) -> dict[str, int]:
@@ -89,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     cal = sessions(MARKET, LAST - dt.timedelta(days=args.sessions * 2 + 10), LAST).tail(args.sessions)
     days = list(cal["date"])
-    url = scratch(prepare().url)
+    url = scratch_database(DB)
     t0 = time.perf_counter()
     ids = load(url, tickers(args.symbols), days)
     print(f"loaded {args.symbols} symbols x {len(days)} sessions of m15 bars and features in "
