@@ -44,7 +44,7 @@ from swiftbolt.forecasts.dataset import current_feature_set, load_feature_rows
 from swiftbolt.forecasts.ensemble import BASE_MODELS
 from swiftbolt.forecasts.horizons import HORIZONS, MAX_HORIZON
 from swiftbolt.forecasts.metrics import Z95
-from swiftbolt.forecasts.plots import markdown_image
+from swiftbolt.forecasts.plots import hit_rates_png, markdown_image, reliability_png
 from swiftbolt.markets import Market
 
 OWNERS = teams.QUANT_RESEARCH
@@ -205,28 +205,7 @@ def build_model_weights(market: Market) -> dg.AssetsDefinition:
 
 
 def _reliability_png(table: pd.DataFrame, title: str) -> str | None:
-    if table.empty:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import io
-
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4), dpi=80)
-    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="perfect")
-    for (model, horizon), g in table.groupby(["model_type", "horizon"]):
-        ax.plot(g["predicted"], g["actual"], marker="o", ms=3, lw=1, label=f"{model} {horizon}")
-    ax.set_xlabel("stated confidence")
-    ax.set_ylabel("realised rate")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=6)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return markdown_image(buf.getvalue(), "reliability diagram")
+    return markdown_image(reliability_png(table, title), "reliability diagram") if not table.empty else None
 
 
 def build_confidence_calibration(market: Market) -> dg.AssetsDefinition:
@@ -258,26 +237,7 @@ def _accuracy_png(table: pd.DataFrame, title: str, horizons: tuple[str, ...] = (
                   ) -> str | None:
     if table.empty:
         return None
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pivot = table.pivot_table(index="horizon", columns="model", values="hit_rate")
-    pivot = pivot.reindex([h for h in horizons if h in pivot.index])
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=80)
-    pivot.plot.bar(ax=ax, width=0.8)
-    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
-    ax.set_ylabel("hit rate")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=6, ncol=2)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return markdown_image(buf.getvalue(), "hit rate vs baselines")
+    return markdown_image(hit_rates_png(table, title, horizons), "hit rate vs baselines")
 
 
 def build_model_performance(market: Market) -> dg.AssetsDefinition:
