@@ -10,9 +10,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DAGSTER_HOME=/opt/dagster/dagster_home \
-    PYTHONPATH=/opt/swiftbolt
+    PYTHONPATH=/opt/swiftbolt \
+    SWIFTBOLT_DBT_EXECUTABLE=/opt/dbt/bin/dbt
 
 WORKDIR /opt/swiftbolt
+
+# dbt in an environment of its own (Dagster runs its executable; the code location never imports dbt-core)
+COPY dbt_project/requirements.txt /tmp/dbt-requirements.txt
+RUN python -m venv /opt/dbt && /opt/dbt/bin/pip install -r /tmp/dbt-requirements.txt
 
 # dependencies first (a layer that changes only with pyproject.toml); the k8s extra brings the
 # CeleryK8sRunLauncher's executor (SWIFTBOLT_EXECUTOR=celery_k8s)
@@ -22,7 +27,7 @@ RUN pip install '.[k8s]' && mkdir -p "$DAGSTER_HOME"
 
 COPY . .
 # the dbt manifest the code location loads (dbt parse needs no database)
-RUN cd dbt_project && dbt parse --quiet --profiles-dir . && rm -rf logs
+RUN cd dbt_project && /opt/dbt/bin/dbt parse --quiet --profiles-dir . && rm -rf logs
 
 RUN useradd --create-home --uid 10001 swiftbolt && chown -R swiftbolt "$DAGSTER_HOME" dbt_project
 USER swiftbolt

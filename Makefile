@@ -1,12 +1,21 @@
-# The README's commands. Everything installs into .venv from the package registries.
+# The README's commands. Everything installs from the package registries: the project and Dagster into .venv, dbt into .venv-dbt.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# dbt has an environment of its own (dbt_project/requirements.txt); Dagster runs its executable
+DBT_VENV := .venv-dbt
+DBT_STAMP := $(DBT_VENV)/.installed-stamp
 
 .PHONY: install demo test ui worker lint db-start db-stop db-status benchmark clean
 
-$(STAMP): pyproject.toml
+$(DBT_STAMP): dbt_project/requirements.txt
+	$(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DBT_VENV)/bin/python -m pip install --quiet -r dbt_project/requirements.txt
+	touch $(DBT_STAMP)
+
+$(STAMP): pyproject.toml $(DBT_STAMP)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -28,6 +28,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt.compat import DBT_PYTHON_VERSION
+from dagster_dbt.core import resource as dagster_dbt_resource
 from pydantic import Field
 
 from swiftbolt.db.urls import database_of, validate_url
@@ -50,13 +52,38 @@ ENV_SSLMODE = "SWIFTBOLT_DBT_SSLMODE"
 _MANIFEST_INPUTS = {".sql", ".yml", ".yaml", ".md", ".csv", ".jinja"}
 _NOT_INPUTS = {"target", "logs", "dbt_packages"}
 
+class _WithoutInProcessAdapter(logging.Filter):
+    """Drops dagster-dbt's warning that it could not build dbt-core's adapter in this process. It builds one
+    before every invocation, only for the row-count and column metadata this project does not fetch; with
+    dbt-core in its own environment (dbt_project/requirements.txt) that fails by design, and the warning
+    would put a traceback in every dbt run's log. Only that record is dropped, and only without dbt-core."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("An error was encountered when creating a handle to the dbt adapter")
+
+
+if DBT_PYTHON_VERSION is None:
+    dagster_dbt_resource.logger.addFilter(_WithoutInProcessAdapter())
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
+ENV_EXECUTABLE = "SWIFTBOLT_DBT_EXECUTABLE"
+DBT_VENV = PROJECT_ROOT / ".venv-dbt"
+
+
 def _dbt_executable() -> str:
-    """The dbt beside this interpreter (the project's .venv, whether or not it is on PATH), else PATH's."""
-    beside = Path(sys.executable).with_name("dbt")
-    return os.fspath(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+    """The dbt that Dagster runs: SWIFTBOLT_DBT_EXECUTABLE, else dbt's own environment made by `make install`
+    (.venv-dbt, from dbt_project/requirements.txt), else a dbt beside this interpreter, else PATH's. dbt-core is
+    kept out of the Dagster environment so that loading the code location does not import it (dagster-dbt
+    imports dbt-core at import time when it is installed beside it)."""
+    configured = os.environ.get(ENV_EXECUTABLE)
+    if configured:
+        return configured
+    for candidate in (DBT_VENV / "bin" / "dbt", Path(sys.executable).with_name("dbt")):
+        if candidate.exists():
+            return os.fspath(candidate)
+    return shutil.which("dbt") or "dbt"
 
 
 DBT_EXECUTABLE = _dbt_executable()

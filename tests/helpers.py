@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 
+from resources.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_env
 from swiftbolt.db.connection import connect
 from swiftbolt.market_data.types import BAR_COLUMNS
 from swiftbolt.universe import SymbolSpec, active_symbols, sync_universe
@@ -105,3 +108,18 @@ def clock_hour_bars(m15: pd.DataFrame, timeframe: str = "h1") -> pd.DataFrame:
         volume=("volume", "sum")).reset_index().rename(columns={"level_1": "ts"})
     out.columns = ["symbol", "ts", "open", "high", "low", "close", "volume"]
     return out.assign(timeframe=timeframe, vwap=None, trade_count=None)[list(BAR_COLUMNS)]
+
+
+def run_dbt(url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`dbt <args> --quiet` by the project's dbt executable (dbt's own environment, resources/dbt.py) on the
+    database at `url`, writing its target and logs under `tmp`. dbt's exit code: 0 success, 1 a model or
+    test failed, 2 dbt itself failed."""
+    return subprocess.run([
+        DBT_EXECUTABLE, *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"), "--quiet",
+    ], env={**os.environ, **dbt_env(url)}, capture_output=True, text=True, check=False)
+
+
+def dbt_output(result: subprocess.CompletedProcess[str]) -> str:
+    """The end of a dbt run's output, for an assertion message."""
+    return (result.stdout + result.stderr)[-3000:]

@@ -23,7 +23,7 @@ from swiftbolt.db.connection import connect
 from swiftbolt.market_data.ingest import RunInfo, ingest_bars
 from swiftbolt.market_data.types import FETCHED_TIMEFRAMES
 from swiftbolt.providers.synthetic import SyntheticProvider
-from tests.helpers import add_symbols
+from tests.helpers import add_symbols, dbt_output, run_dbt
 
 pytestmark = pytest.mark.warehouse
 
@@ -276,16 +276,9 @@ def test_dbt_build_through_dagster(warehouse_url: str, instance: dg.DagsterInsta
 
 
 def _dbt(url: str, monkeypatch: pytest.MonkeyPatch, tmp: Path, *args: str) -> None:
-    """`dbt <args>` in-process (dbt's programmatic runner: no interpreter start per build)."""
-    from dbt.cli.main import dbtRunner
-
-    for key, value in dbt_env(url).items():
-        monkeypatch.setenv(key, value)
-    result = dbtRunner().invoke([
-        *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"), "--quiet",
-    ])
-    assert result.success, result.exception
+    """`dbt <args>` by the project's dbt executable, into a scratch target; it must succeed."""
+    result = run_dbt(url, tmp, *args)
+    assert result.returncode == 0, dbt_output(result)
 
 
 def _indicators(url: str) -> pd.DataFrame:
@@ -413,13 +406,8 @@ def test_model_accuracy_and_calibration_curve_read_the_newest_window(
     with connect(url) as conn, conn.transaction():
         conn.execute("UPDATE ml.ml_confidence_calibration SET calibrated = 0.4, adjustment = 0.4 - predicted "
                      "WHERE as_of_date = %s AND bucket = 6", (new,))
-    from dbt.cli.main import dbtRunner
-
-    result = dbtRunner().invoke([
-        "test", "--select", "calibration_curve_monotone", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
-        str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
-        "--quiet"])
-    assert not result.success and result.exception is None
+    result = run_dbt(url, tmp_path, "test", "--select", "calibration_curve_monotone")
+    assert result.returncode == 1, dbt_output(result)  # the test failed; dbt itself did not
 
 
 # --- forecasts in the marts ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import yaml
 
 from swiftbolt.instance import CELERY_QUEUES, PROVIDER_QUEUE
@@ -128,6 +129,13 @@ def test_the_image_command_serves_the_code_location(tmp_path: Path) -> None:
     env["SWIFTBOLT_DATABASE_URL"] = f"postgresql://swiftbolt:{secret_value}@127.0.0.1:1/swiftbolt"
     env.update(DAGSTER_HOME=str(tmp_path), PYTHONPATH=str(PROJECT_ROOT),  # the image's ENV
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+    # The server and the `dagster job list` client each open a Dagster instance. On one fresh SQLite
+    # DAGSTER_HOME both would create its tables at once ("table secondary_indexes already exists", the
+    # server exits 1), a race that a faster-loading code location loses more often: the client gets a home
+    # of its own, and the server's is created before it starts.
+    client_env = {**env, "DAGSTER_HOME": str(tmp_path / "client")}
+    (tmp_path / "client").mkdir()
+    dg.DagsterInstance.from_config(str(tmp_path)).dispose()
     log = tmp_path / "server.log"
     with log.open("w") as out:
         server = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -139,7 +147,7 @@ def test_the_image_command_serves_the_code_location(tmp_path: Path) -> None:
             assert server.poll() is None, f"`{shlex.join(cmd)}` exited {server.returncode}:\n{log.read_text()[-3000:]}"
             result = subprocess.run(
                 [sys.executable, "-m", "dagster", "job", "list", "--grpc-host", "127.0.0.1", "--grpc-port", str(port)],
-                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                cwd=tmp_path, env=client_env, capture_output=True, text=True, timeout=120,
             )
             if result.returncode == 0:
                 listed = result.stdout

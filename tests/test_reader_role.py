@@ -12,17 +12,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from dbt.cli.main import dbtRunner
 from psycopg import sql
 
-from resources.dbt import DBT_PROJECT_DIR, _environment, dbt_env
 from swiftbolt.calendars.store import write_market_calendar
 from swiftbolt.db.connection import connect
 from swiftbolt.db.migrate import migrate
 from swiftbolt.market_data.ingest import RunInfo, ingest_bars
 from swiftbolt.market_data.types import FETCHED_TIMEFRAMES
 from swiftbolt.providers.synthetic import SyntheticProvider
-from tests.helpers import add_symbols
+from tests.helpers import add_symbols, dbt_output, run_dbt
 
 pytestmark = pytest.mark.warehouse
 
@@ -66,15 +64,9 @@ def _load(url: str) -> dict[str, int]:
 
 
 def _dbt_build(url: str, tmp: Path) -> None:
-    """`dbt run` in-process (dbt's programmatic runner; the models without their tests), writing into
-    a scratch target."""
-    with _environment(dbt_env(url)):
-        result = dbtRunner().invoke([
-            "run", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"), "--quiet",
-            "--vars", '{"data_health_as_of": "2025-03-05T00:00:00+00:00"}',
-        ])
-    assert result.success, result.exception
+    """`dbt run` (the models without their tests) by the project's dbt executable, into a scratch target."""
+    result = run_dbt(url, tmp, "run", "--vars", '{"data_health_as_of": "2025-03-05T00:00:00+00:00"}')
+    assert result.returncode == 0, dbt_output(result)
 
 
 def test_reader_reads_and_cannot_write_or_create(warehouse_url: str, dashboard_role: str, tmp_path: Path) -> None:
