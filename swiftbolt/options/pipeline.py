@@ -204,8 +204,9 @@ def build_ranks(conn: psycopg.Connection, by_symbol: dict[str, list[dt.date]], s
         i = len(report.partitions)
         report.partitions.append(PartitionResult(symbol, day))
         sid = symbol_ids[symbol]
-        keys.append({"underlying_symbol_id": sid, "snapshot_date": day})
         chain = store.load_snapshot(conn, sid, day)
+        keys.append({"underlying_symbol_id": sid, "snapshot_date": day,
+                     "snapshot_ts": chain["snapshot_ts"].iloc[0] if not chain.empty else pd.NaT})
         if chain.empty:
             continue
         iv_row = store.load_iv_row(conn, sid, day) or {}
