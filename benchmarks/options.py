@@ -7,15 +7,20 @@
    through the assets' path, every underlying in one run as a single-run backfill or the daily job does it:
    validation (swiftbolt/options/chains.py), IV solve and greeks on the parity forward (greeks.py) and the
    snapshot COPY (pipeline.store_snapshots), ranking in both modes (ranking.rank_chains) and the ranks'
-   COPY (store.write_ranks_many); against the bare path over the same rows: one vectorised IV solve
-   (pricing.implied_vol, the same prices, rates and forwards) and a raw COPY of the same snapshot rows.
-   `--repeats` interleaved repeats in this process, each on emptied tables; ratio = bare time / pipeline
-   time per repeat (1.0 = the pipeline costs nothing beyond the bare work), median with min and max.
-2. Query. `--days` daily rankings (100 contracts per mode) of 50 underlyings written in SQL, then
-   analytics.top_ranked_options built by dbt (`dbt build --select top_ranked_options`: the table, its
-   indexes and its tests) and, for comparison, the same SELECT as a plain view (what migration 0020's view
-   cost); `--runs` executions after a warm-up of (a) every underlying's rows and (b) one random
-   underlying's rows; p50/p95/max in milliseconds.
+   COPY (store.write_ranks_many); against the bare work over the same rows: one vectorised IV solve
+   (pricing.implied_vol, the same prices, rates and forwards) and a raw COPY (copy_frame of frames already
+   built: Arrow encoding and binary COPY only) of the rows the pipeline stores, i.e. the snapshot rows and
+   the rank rows, into the same tables. `--repeats` interleaved repeats in this process, each on emptied
+   tables; ratio = bare time / pipeline time per repeat (1.0 = the pipeline costs nothing beyond the bare
+   work), median with min and max. The ratio against a bare work without the rank rows (solve + snapshot
+   COPY: the previous sessions' reference) is printed too.
+2. Query. The issue's dataset: a year (`--days` sessions) of daily ranks (100 contracts per mode) of 50
+   underlyings written in SQL, their newest day being the throughput day's full chains (the other
+   underlyings' ranks are deleted), then analytics.top_ranked_options built by dbt (`dbt build --select
+   top_ranked_options`: the table, its indexes and its tests) and, for comparison, the same SELECT as a
+   plain view (what migration 0020's view cost; `--runs` / 10 runs); `--runs` executions after a warm-up of
+   (a) every underlying's rows (text and binary results), (b) one random underlying's rows and (c) its
+   entry mode's; p50/p95/max in milliseconds.
 
 The scratch database is `swiftbolt_bench_options` on SWIFTBOLT_DATABASE_URL's server or the embedded one.
 """
@@ -152,7 +157,7 @@ def throughput(url: str, ids: dict[str, int], repeats: int) -> None:
     with connect(url) as conn:
         raw = pd.concat([store.load_snapshot(conn, ids[t], DAY) for t in chains], ignore_index=True)
         cur = conn.execute(f"SELECT {', '.join(store.RANK_COLUMNS)} FROM options.options_ranks "
-                           "ORDER BY underlying_symbol_id, ranking_mode, rank")
+                           "ORDER BY underlying_symbol_id, ranking_mode, contract")  # the pipeline's order
         raw_ranks = pd.DataFrame(cur.fetchall(), columns=list(store.RANK_COLUMNS))
     need = raw["bid"].to_numpy() > 0
     inputs = {"mark": raw["mark"], "spot": raw["underlying_price"], "strike": raw["strike"],
@@ -226,7 +231,8 @@ def query(url: str, ids: dict[str, int], days: int, runs: int) -> None:
                       1 - r / 1000.0, r, 'weak', '20D'
                FROM unnest(%s::bigint[]) s, unnest(%s::date[]) d, unnest(ARRAY['entry', 'exit']) m,
                     generate_series(1, 100) r""", (chosen, sessions))
-        conn.execute("ANALYZE options.options_ranks")
+        conn.execute("ANALYZE options.options_ranks")  # as autovacuum would after these writes
+        conn.execute("ANALYZE options.options_chain_snapshots")
         conn.execute(view_sql())
         n = conn.execute("SELECT count(*) FROM options.options_ranks").fetchone()[0]
     print(f"query: {n:,} rank rows ({len(chosen)} underlyings x {days} sessions x 2 modes x 100 contracts, + the "

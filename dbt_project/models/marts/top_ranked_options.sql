@@ -63,8 +63,12 @@ cross join lateral (
     from {{ source('us_equity_options', 'options_ranks') }}
     where underlying_symbol_id = s.id
 ) newest
-join {{ source('us_equity_options', 'options_ranks') }} r
-  on r.underlying_symbol_id = s.id and r.snapshot_date = newest.snapshot_date and r.rank <= {{ top_n }}
+cross join lateral (
+    select *
+    from {{ source('us_equity_options', 'options_ranks') }} x
+    where x.underlying_symbol_id = s.id and x.snapshot_date = newest.snapshot_date and x.rank <= {{ top_n }}
+    offset 0  -- not pulled up into a join: one primary-key range scan per underlying, never a scan of the year
+) r
 left join {{ source('us_equity_options', 'options_chain_snapshots') }} q
   on q.underlying_symbol_id = r.underlying_symbol_id and q.snapshot_date = r.snapshot_date
  and q.snapshot_ts = r.snapshot_ts and q.contract = r.contract
