@@ -3,10 +3,11 @@
 -- (options_chain_snapshots), days to expiry and spread (from the snapshot's expiry and quote), the IV
 -- percentile (iv_history) and the matched forecast's label, confidence and volatility (ml.ml_forecasts).
 -- Writing them twice more per contract made the ranks' COPY the largest write of the options run
--- (benchmarks/options.py, 200,000 contracts = 400,000 rank rows: 170 MB of binary COPY data, ~7 s on the
--- shared 2-core benchmark machine, more than the snapshot's own COPY; with the 23 columns below 119 MB,
--- ~4.1 s, and ~3.3 s with the rows sent in the primary key's order, as ranking.rank_chains now returns
--- them). A rank row now holds what is the ranking's own, one column per component:
+-- (benchmarks/options.py, 200,000 contracts = 400,000 rank rows, 156 MB of binary COPY data). The same
+-- rows COPYed into an emptied table, alternating, on the shared 2-core benchmark machine (medians of 5):
+-- 41 columns in rank order 4.5 s; the 23 columns below (104 MB) 3.9 s; and 3.0 s with the rows sent in
+-- the primary key's order, as ranking.rank_chains now returns them. A rank row now holds what is the
+-- ranking's own, one column per component:
 --
 --   underlying_symbol_id, snapshot_date, contract, ranking_mode (the key), snapshot_ts (the snapshot that
 --   was ranked: the join to options_chain_snapshots through its primary key), the 13 components,
@@ -14,8 +15,9 @@
 --   expiry; the forecast row itself is ml.ml_forecasts' (symbol, D, horizon, 'ensemble')) and
 --   dagster_run_id;
 --
--- and readers join the rest: swiftbolt/options/store.py load_ranks (the evaluation's quotes) and
--- dbt_project/models/marts/top_ranked_options.sql (the dashboard's table, same columns as before).
+-- and readers join the rest: swiftbolt/options/store.py load_ranks (the evaluation's quotes),
+-- swiftbolt/options/report.py and dbt_project/models/marts/top_ranked_options.sql (the dashboard's table,
+-- same columns as before).
 --
 -- Existing rows get the snapshot_ts of their day's latest snapshot (what the ranks were computed from);
 -- a rank row whose snapshot is gone keeps NULL there (the writer always sets it).
