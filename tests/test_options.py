@@ -296,6 +296,9 @@ def test_options_assets_in_real_dagster_runs_without_look_ahead(warehouse_url: s
         assert len(mats) == 2 * len(run_days) and all("top_entry" in m.metadata for m in mats)
         before = _ranks_of(warehouse_url, D)
         assert len(before) > 0 and before["forecast_horizon"].ne("None").all()
+        with connect(warehouse_url) as conn:  # a rank row's quote is its ranked snapshot's row (migration 0023)
+            joined = store.load_ranks(conn, ids[TICKERS[0]], D)
+        assert len(joined) > 0 and joined["option_type"].notna().all() and joined["strike"].notna().all()
         with connect(warehouse_url) as conn:
             n_eval = conn.execute("SELECT count(*), bool_and(features_match), count(DISTINCT horizon_sessions) "
                                   "FROM options.ranking_evaluations").fetchone()
