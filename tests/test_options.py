@@ -208,9 +208,10 @@ def test_ranks_keep_their_underlying_reference(warehouse_url: str) -> None:
     chain = chain_iv_greeks(validate_chain(SyntheticProvider(seed=1).option_chain(
         "AAPL", dt.datetime(2025, 6, 2, 20, tzinfo=dt.UTC)), day).clean, pd.Timestamp("2025-06-02 20:00", tz="UTC"))
     ranks = rank_contracts(chain, day, None, pd.DataFrame())
+    ts = pd.Timestamp("2025-06-02 20:00", tz="UTC")
     with connect(warehouse_url) as conn, conn.transaction():
-        assert store.write_ranks(conn, ids["AAPL"], day, ranks, None) == len(ranks)
-    for statement in (lambda c: store.write_ranks(c, ids["AAPL"] + 1000, day, ranks, None),
+        assert store.write_ranks(conn, ids["AAPL"], day, ts, ranks, None) == len(ranks)
+    for statement in (lambda c: store.write_ranks(c, ids["AAPL"] + 1000, day, ts, ranks, None),
                       lambda c: c.execute("DELETE FROM market.symbols WHERE id = %s", (ids["AAPL"],))):
         with connect(warehouse_url) as conn:
             try:
@@ -294,7 +295,10 @@ def test_options_assets_in_real_dagster_runs_without_look_ahead(warehouse_url: s
         mats = result.asset_materializations_for_node("us_equity__options_ranks")
         assert len(mats) == 2 * len(run_days) and all("top_entry" in m.metadata for m in mats)
         before = _ranks_of(warehouse_url, D)
-        assert len(before) > 0 and before["forecast_label"].ne("None").all()
+        assert len(before) > 0 and before["forecast_horizon"].ne("None").all()
+        with connect(warehouse_url) as conn:  # a rank row's quote is its ranked snapshot's row (migration 0023)
+            joined = store.load_ranks(conn, ids[TICKERS[0]], D)
+        assert len(joined) > 0 and joined["option_type"].notna().all() and joined["strike"].notna().all()
         with connect(warehouse_url) as conn:
             n_eval = conn.execute("SELECT count(*), bool_and(features_match), count(DISTINCT horizon_sessions) "
                                   "FROM options.ranking_evaluations").fetchone()

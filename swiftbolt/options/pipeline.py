@@ -204,8 +204,9 @@ def build_ranks(conn: psycopg.Connection, by_symbol: dict[str, list[dt.date]], s
         i = len(report.partitions)
         report.partitions.append(PartitionResult(symbol, day))
         sid = symbol_ids[symbol]
-        keys.append({"underlying_symbol_id": sid, "snapshot_date": day})
         chain = store.load_snapshot(conn, sid, day)
+        keys.append({"underlying_symbol_id": sid, "snapshot_date": day,
+                     "snapshot_ts": chain["snapshot_ts"].iloc[0] if not chain.empty else pd.NaT})
         if chain.empty:
             continue
         iv_row = store.load_iv_row(conn, sid, day) or {}
@@ -228,10 +229,10 @@ def build_ranks(conn: psycopg.Connection, by_symbol: dict[str, list[dt.date]], s
             part.note = f"no chain snapshot: none stored for {part.symbol} on {part.session_date}"
             continue
         part.rows = len(mine)
-        entry = mine[mine["ranking_mode"] == "entry"]
+        entry = mine[mine["ranking_mode"] == "entry"].sort_values("rank")
         part.figures = {
             "contracts": int(len(mine) / 2),
-            "with_forecast": bool(mine["forecast_label"].notna().any()),
+            "with_forecast": bool(mine["forecast_horizon"].notna().any()),
             "top_entry": [f"{r.contract} {r.composite_score:.3f}" for r in entry.head(3).itertuples()],
             "signals": {str(k): int(v) for k, v in entry["signal"].value_counts().items()},
         }

@@ -5,8 +5,8 @@ liquidity, where a missing quote gives 0):
 
 * liquidity: spread = (ask - bid) / mid, score 1 - spread / 0.5 (a 10% spread 0.8, 50% and more 0; no
   two-sided quote 0); open interest and volume, log1p-scaled by the chain's largest; liquidity =
-  0.5 spread + 0.25 OI + 0.25 volume. liquidity_confidence = share of those three inputs the provider
-  gave (Alpaca has no open interest: 2/3).
+  0.5 spread + 0.25 OI + 0.25 volume. liquidity_confidence (top_ranked_options, from the snapshot) = share
+  of those three inputs the provider gave (Alpaca has no open interest: 2/3).
 * value: the contract's IV against realized vol (HV20 of D) and against the forecast vol (the ensemble's
   80% interval of D for the matched horizon, annualised): score 1 - IV / (2 ref), 0.5 when IV = ref;
   against the IV rank of the underlying: 1 - iv_rank. value = their mean.
@@ -90,7 +90,7 @@ def _forecasts_per_contract(chain: np.ndarray, dte: np.ndarray, forecasts: pd.Da
 
 def rank_chains(chain: pd.DataFrame, by: str, context: pd.DataFrame, forecasts: pd.DataFrame) -> pd.DataFrame:
     """Both modes' ranks of many snapshots at once, one per value of column `by` of `chain` (rows of
-    RANK_COLUMNS without keys and run id, plus `by`), ordered by chain, mode and rank.
+    RANK_COLUMNS without keys, snapshot time and run id, plus `by`), ordered by chain, mode and contract.
 
     `context`: one row per chain, indexed by its `by` value: day (the ranking day D) and the iv_history
     terms of D (hv_20, iv_rank, iv_percentile; NaN without a row); `forecasts`: the ensemble rows of D of
@@ -121,10 +121,8 @@ def rank_chains(chain: pd.DataFrame, by: str, context: pd.DataFrame, forecasts: 
     oi_score = _log_share(oi, group)
     volume_score = _log_share(volume, group)
     liquidity = 0.5 * spread_score + 0.25 * oi_score + 0.25 * volume_score
-    confidence = (two_sided.astype(float) + ~np.isnan(oi) + ~np.isnan(volume)) / 3.0
 
-    hv, iv_rank, iv_pct = (pd.to_numeric(ctx[k], errors="coerce").to_numpy(dtype="float64")
-                           for k in ("hv_20", "iv_rank", "iv_percentile"))
+    hv, iv_rank = (pd.to_numeric(ctx[k], errors="coerce").to_numpy(dtype="float64") for k in ("hv_20", "iv_rank"))
     fc = _forecasts_per_contract(group, dte, forecasts, by)
     fvol = fc["vol"].to_numpy(dtype="float64")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -143,19 +141,17 @@ def rank_chains(chain: pd.DataFrame, by: str, context: pd.DataFrame, forecasts: 
     prob_up = fc["prob_up"].to_numpy(dtype="float64")
     alignment = np.where(np.isnan(prob_up), 0.5, np.where(is_call, prob_up, 1.0 - prob_up))
 
+    # what a rank row stores beside the per-mode values (store.RANK_COLUMNS): the quote, IV, delta, days to
+    # expiry and spread are the snapshot's, the forecast's terms its ml_forecasts row's (migration 0023)
     shared = {
-        by: group, "contract": c["contract"].to_numpy(), "expiration": c["expiration"].to_numpy(),
-        "strike": c["strike"].to_numpy(), "option_type": c["option_type"].to_numpy(), "bid": bid, "ask": ask,
-        "mark": mark, "implied_volatility": iv, "delta": delta, "days_to_expiry": dte, "spread_pct": spread,
+        by: group, "contract": c["contract"].to_numpy(),
         "liquidity_spread_score": spread_score, "liquidity_oi_score": oi_score,
         "liquidity_volume_score": volume_score, "liquidity_score": liquidity,
-        "forecast_horizon": fc["horizon"].to_numpy(), "forecast_label": fc["overall_label"].to_numpy(),
-        "forecast_confidence": fc["confidence"].to_numpy(), "forecast_volatility": fvol,
-        "iv_percentile": iv_pct, "liquidity_confidence": confidence, "greeks_delta_score": delta_score,
+        "forecast_horizon": fc["horizon"].to_numpy(), "greeks_delta_score": delta_score,
     }
     n = len(c)
-    chain_code = pd.factorize(group, sort=True)[0]
-    contract_code = pd.factorize(c["contract"].to_numpy(), sort=True)[0]
+    chain_code = np.tile(pd.factorize(group, sort=True)[0], len(MODES))
+    contract_code = np.tile(pd.factorize(c["contract"].to_numpy(), sort=True)[0], len(MODES))
     modes = []
     for mode_code, mode in enumerate(MODES):
         flip = (lambda x: 1.0 - x) if mode == "exit" else (lambda x: x)
@@ -168,19 +164,23 @@ def rank_chains(chain: pd.DataFrame, by: str, context: pd.DataFrame, forecasts: 
                      + WEIGHTS["greeks_score"] * cols["greeks_score"]
                      + WEIGHTS["forecast_alignment_score"] * cols["forecast_alignment_score"])
         modes.append((mode_code, mode, cols, composite))
-    # one sort for every chain and mode: chain, mode, composite (best first), contract
+    # rows of every chain and mode, flat index mode * n + contract row. The rank: one sort by chain, mode,
+    # composite (best first), contract; the rows are returned in the table's key order (chain, mode,
+    # contract), which the primary key's index takes in ascending order (a cheaper COPY than rank order).
     composite = np.concatenate([m[3] for m in modes])
     mode_codes = np.repeat(np.arange(len(MODES)), n)
-    order = np.lexsort((np.tile(contract_code, len(MODES)), -composite, mode_codes, np.tile(chain_code, len(MODES))))
+    by_score = np.lexsort((contract_code, -composite, mode_codes, chain_code))
+    starts = np.r_[0, np.flatnonzero(np.diff(chain_code[by_score] * len(MODES) + mode_codes[by_score])) + 1]
+    rank = np.empty(len(by_score), dtype="int64")
+    rank[by_score] = np.arange(len(by_score)) - np.repeat(starts, np.diff(np.r_[starts, len(by_score)])) + 1
+    order = np.lexsort((contract_code, mode_codes, chain_code))
     rows = order % n
     ranks = pd.DataFrame({k: v[rows] for k, v in shared.items()})
     ranks["ranking_mode"] = np.asarray(MODES, dtype=object)[mode_codes[order]]
     for name in modes[0][2]:
         ranks[name] = np.concatenate([m[2][name] for m in modes])[order]
     score = composite[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(chain_code[rows] * len(MODES) + mode_codes[order])) + 1]
-    position = np.arange(len(order))
-    ranks["rank"] = position - np.repeat(starts, np.diff(np.r_[starts, len(order)])) + 1
+    ranks["rank"] = rank[order]
     ranks["composite_score"] = np.clip(score, 0.0, 1.0)
     ranks["signal"] = np.select([score >= 0.70, score >= 0.55, score >= 0.40], ["strong", "moderate", "weak"], "avoid")
     for col in RANK_COMPONENTS:
@@ -189,7 +189,8 @@ def rank_chains(chain: pd.DataFrame, by: str, context: pd.DataFrame, forecasts: 
 
 
 def rank_contracts(chain: pd.DataFrame, day: dt.date, iv_row: dict | None, forecasts: pd.DataFrame) -> pd.DataFrame:
-    """Both modes' ranks of the snapshot `chain` of `day` (rows of RANK_COLUMNS without keys and run id).
+    """Both modes' ranks of the snapshot `chain` of `day` (rows of RANK_COLUMNS without keys, snapshot time and
+    run id), ordered by mode and contract.
 
     `iv_row`: the iv_history row of D (hv_20, iv_rank, iv_percentile) or None; `forecasts`: the ensemble
     rows of D (horizon, horizon_sessions, overall_label, confidence, prob_up, return_q10, return_q90)."""

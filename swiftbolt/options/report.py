@@ -18,8 +18,11 @@ def top_ranked_lines(url: str, market: str = "us_equity", n: int = 3, mode: str 
             return []
         top = conn.execute(
             """SELECT s.ticker, r.rank, r.contract, r.composite_score, r.liquidity_score, r.value_score,
-                      r.greeks_score, r.forecast_alignment_score, r.mark, r.implied_volatility, r.signal
+                      r.greeks_score, r.forecast_alignment_score, q.mark, q.implied_volatility, r.signal
                FROM options.options_ranks r JOIN market.symbols s ON s.id = r.underlying_symbol_id
+               LEFT JOIN options.options_chain_snapshots q  -- the ranked snapshot's quote (migration 0023)
+                 ON q.underlying_symbol_id = r.underlying_symbol_id AND q.snapshot_date = r.snapshot_date
+                AND q.snapshot_ts = r.snapshot_ts AND q.contract = r.contract
                WHERE s.market = %s AND r.snapshot_date = %s AND r.ranking_mode = %s AND r.rank <= %s
                ORDER BY s.ticker, r.rank""", (market, day, mode, n)).fetchall()
         evals = conn.execute(

@@ -36,12 +36,14 @@ RANK_COMPONENTS: tuple[str, ...] = (
     "value_iv_realized_score", "value_iv_forecast_score", "value_iv_rank_score", "value_score",
     "greeks_delta_score", "greeks_theta_score", "greeks_vega_score", "greeks_score", "forecast_alignment_score",
 )
+# A rank row holds the ranking's own values (migration 0023); the contract's quote, IV and delta are its
+# snapshot's (snapshot_ts), joined by load_ranks and by the top_ranked_options model.
 RANK_COLUMNS: tuple[str, ...] = (
-    "underlying_symbol_id", "snapshot_date", "contract", "ranking_mode", "expiration", "strike", "option_type",
-    "bid", "ask", "mark", "implied_volatility", "delta", "days_to_expiry", "spread_pct", *RANK_COMPONENTS,
-    "forecast_horizon", "forecast_label", "forecast_confidence", "forecast_volatility", "iv_percentile",
-    "liquidity_confidence", "composite_score", "rank", "signal", "dagster_run_id",
+    "underlying_symbol_id", "snapshot_date", "contract", "ranking_mode", "snapshot_ts", *RANK_COMPONENTS,
+    "composite_score", "rank", "signal", "forecast_horizon", "dagster_run_id",
 )
+RANK_SNAPSHOT_COLUMNS: tuple[str, ...] = ("expiration", "strike", "option_type", "bid", "ask", "mark",
+                                          "implied_volatility", "delta")
 EVALUATION_COLUMNS: tuple[str, ...] = (
     "underlying_symbol_id", "snapshot_date", "ranking_mode", "horizon_sessions", "evaluation_date", "n_contracts",
     "rank_ic", "rank_ic_mid", "ic_mean", "ic_std", "ic_trend", "ic_stability", "window_sessions", "hit_rate",
@@ -175,8 +177,8 @@ def load_ensemble(conn: psycopg.Connection, symbol_id: int, day: dt.date) -> pd.
 def write_ranks_many(conn: psycopg.Connection, partitions: pd.DataFrame, ranks: pd.DataFrame, by: str,
                      run_id: str | None) -> int:
     """Replace the ranks of many (underlying, day) partitions in one DELETE and one COPY. `partitions`: one
-    row per partition, indexed by its `by` value, with underlying_symbol_id and snapshot_date; `ranks`
-    carries the `by` column."""
+    row per partition, indexed by its `by` value, with underlying_symbol_id, snapshot_date and snapshot_ts
+    (the snapshot that was ranked); `ranks` carries the `by` column."""
     if partitions.empty:
         return 0
     conn.execute(
@@ -185,20 +187,31 @@ def write_ranks_many(conn: psycopg.Connection, partitions: pd.DataFrame, ranks: 
         (partitions["underlying_symbol_id"].astype("int64").tolist(), list(partitions["snapshot_date"])))
     if ranks.empty:
         return 0
-    frame = _with_keys(ranks, partitions, by, ("underlying_symbol_id", "snapshot_date"), dagster_run_id=run_id)
+    parts = partitions.assign(snapshot_ts=pd.to_datetime(partitions["snapshot_ts"], utc=True))
+    frame = _with_keys(ranks, parts, by, ("underlying_symbol_id", "snapshot_date", "snapshot_ts"),
+                       dagster_run_id=run_id)
     return copy_frame(conn, "options.options_ranks", list(RANK_COLUMNS), frame)
 
 
-def write_ranks(conn: psycopg.Connection, symbol_id: int, day: dt.date, ranks: pd.DataFrame, run_id: str | None) -> int:
-    partitions = pd.DataFrame({"underlying_symbol_id": [symbol_id], "snapshot_date": [day]},
-                              index=pd.Index([0], name="_partition"))
+def write_ranks(conn: psycopg.Connection, symbol_id: int, day: dt.date, snapshot_ts: pd.Timestamp,
+                ranks: pd.DataFrame, run_id: str | None) -> int:
+    partitions = pd.DataFrame({"underlying_symbol_id": [symbol_id], "snapshot_date": [day],
+                               "snapshot_ts": [pd.Timestamp(snapshot_ts)]}, index=pd.Index([0], name="_partition"))
     return write_ranks_many(conn, partitions, ranks.assign(_partition=0) if not ranks.empty else ranks,
                             "_partition", run_id)
 
 
 def load_ranks(conn: psycopg.Connection, symbol_id: int, day: dt.date) -> pd.DataFrame:
-    return _frame(conn.execute("SELECT * FROM options.options_ranks WHERE underlying_symbol_id = %s "
-                               "AND snapshot_date = %s ORDER BY ranking_mode, rank", (symbol_id, day)))
+    """The stored ranks of (underlying, day) with their contracts' quote, IV and delta from the ranked
+    snapshot (RANK_SNAPSHOT_COLUMNS), by mode and rank."""
+    return _frame(conn.execute(
+        f"""SELECT r.*, {', '.join(f's.{c}' for c in RANK_SNAPSHOT_COLUMNS)}
+            FROM options.options_ranks r
+            LEFT JOIN options.options_chain_snapshots s
+              ON s.underlying_symbol_id = r.underlying_symbol_id AND s.snapshot_date = r.snapshot_date
+             AND s.snapshot_ts = r.snapshot_ts AND s.contract = r.contract
+            WHERE r.underlying_symbol_id = %s AND r.snapshot_date = %s ORDER BY r.ranking_mode, r.rank""",
+        (symbol_id, day)))
 
 
 # ---------------------------------------------------------------------------------------- evaluations

@@ -3,7 +3,10 @@
     the mode. A table rebuilt by every dbt build (the daily job runs it after options_ranks and
     ranking_evaluations): a dashboard reads a few hundred rows through its indexes instead of finding each
     underlying's newest day among a year of ranks (README: p95). The build reads each underlying's newest
-    day through the ranks' primary key (underlying, day, mode, contract). -#}
+    day through the ranks' primary key (underlying, day, mode, contract). A rank row holds the ranking's own
+    values (migration 0023); the contract's quote, IV and delta come from the ranked snapshot (the ranks'
+    snapshot_ts, through the snapshots' primary key) and the matched forecast's label and confidence from
+    the ensemble row of D for forecast_horizon: what ranking.py read. -#}
 {{ config(
     materialized='table',
     indexes=[{'columns': ['ticker', 'ranking_mode', 'rank']},
@@ -19,15 +22,15 @@ select
     r.ranking_mode,
     r.rank,
     r.contract,
-    r.option_type,
-    r.expiration,
-    r.strike,
-    r.days_to_expiry,
-    r.bid,
-    r.ask,
-    r.mark,
-    r.implied_volatility,
-    r.delta,
+    q.option_type,
+    q.expiration,
+    q.strike,
+    q.expiration - r.snapshot_date as days_to_expiry,
+    q.bid,
+    q.ask,
+    q.mark,
+    q.implied_volatility,
+    q.delta,
     r.composite_score,
     r.signal,
     r.liquidity_score,
@@ -44,9 +47,10 @@ select
     r.greeks_vega_score,
     r.forecast_alignment_score,
     r.forecast_horizon,
-    r.forecast_label,
-    r.forecast_confidence,
-    r.liquidity_confidence,
+    f.overall_label as forecast_label,
+    f.confidence as forecast_confidence,
+    ((q.bid > 0 and q.ask > 0)::int + (q.open_interest is not null)::int
+     + (q.volume is not null)::int) / 3.0::double precision as liquidity_confidence,
     iv.atm_iv_30d,
     iv.iv_rank,
     iv.iv_percentile,
@@ -59,8 +63,18 @@ cross join lateral (
     from {{ source('us_equity_options', 'options_ranks') }}
     where underlying_symbol_id = s.id
 ) newest
-join {{ source('us_equity_options', 'options_ranks') }} r
-  on r.underlying_symbol_id = s.id and r.snapshot_date = newest.snapshot_date and r.rank <= {{ top_n }}
+cross join lateral (
+    select *
+    from {{ source('us_equity_options', 'options_ranks') }} x
+    where x.underlying_symbol_id = s.id and x.snapshot_date = newest.snapshot_date and x.rank <= {{ top_n }}
+    offset 0  -- not pulled up into a join: one primary-key range scan per underlying, never a scan of the year
+) r
+left join {{ source('us_equity_options', 'options_chain_snapshots') }} q
+  on q.underlying_symbol_id = r.underlying_symbol_id and q.snapshot_date = r.snapshot_date
+ and q.snapshot_ts = r.snapshot_ts and q.contract = r.contract
+left join {{ source('us_equity_forecasts', 'ml_forecasts') }} f
+  on f.symbol_id = s.id and f.forecast_date = r.snapshot_date and f.timeframe = 'd1'
+ and f.model_type = 'ensemble' and f.horizon = r.forecast_horizon
 left join {{ source('us_equity_options', 'iv_history') }} iv
   on iv.underlying_symbol_id = s.id and iv.snapshot_date = r.snapshot_date
 left join lateral (
