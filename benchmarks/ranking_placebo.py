@@ -91,8 +91,9 @@ def build(url: str, source: str) -> tuple[pd.DataFrame, pd.DataFrame, list[dt.da
             "FROM options.options_chain_snapshots WHERE snapshot_kind = 'close'").fetchall(),
             columns=["sid", "day", "contract", "mark", "delta", "spot"])
         ranks = pd.DataFrame(conn.execute(
-            "SELECT underlying_symbol_id, snapshot_date, contract, ranking_mode, composite_score, option_type "
-            "FROM options.options_ranks").fetchall(),
+            "SELECT r.underlying_symbol_id, r.snapshot_date, r.contract, r.ranking_mode, r.composite_score, "
+            "s.option_type FROM options.options_ranks r JOIN options.options_chain_snapshots s "
+            "USING (underlying_symbol_id, snapshot_date, snapshot_ts, contract)").fetchall(),
             columns=["sid", "day", "contract", "mode", "score", "option_type"])
     return snaps, ranks, days
 
