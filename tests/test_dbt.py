@@ -261,6 +261,7 @@ def test_dbt_build_through_dagster(warehouse_url: str, instance: dg.DagsterInsta
         conn.execute("UPDATE ml.feature_rows SET feature_values[2] = feature_values[2] * 1.01 "  # ma_20
                      "WHERE symbol_id = %s AND timeframe = 'h1' AND ts = (SELECT max(ts) FROM ml.feature_rows "
                      "WHERE symbol_id = %s AND timeframe = 'h1')", (ids["AAPL"], ids["AAPL"]))
+    instance.report_runless_asset_event(dg.AssetMaterialization(dg.AssetKey(["us_equity", "feature_rows"])))
     failed_run = _build(url, instance)
     assert not failed_run.success
     checks = _checks(failed_run)
@@ -270,6 +271,55 @@ def test_dbt_build_through_dagster(warehouse_url: str, instance: dg.DagsterInsta
     materialized = [e.event_specific_data.materialization.asset_key.to_user_string()
                     for e in failed_run.get_asset_materialization_events()]
     assert "analytics/dashboard_symbol_summary" not in materialized  # downstream of a failed blocking check
+
+
+def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {e.event_specific_data.materialization.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+
+
+def test_nothing_new_skips_dbt_and_new_bars_rebuild_their_dependents(
+    warehouse_url: str, instance: dg.DagsterInstance
+) -> None:
+    """A build with nothing new upstream (no materialization of a source's asset since the models' last
+    build) starts no dbt; new bars rebuild the models downstream of them, with their tests, and nothing else;
+    a changed definition (a dbt var) rebuilds every model; a dropped relation is rebuilt."""
+    url = warehouse_url
+    ids = add_symbols(url, {"AAPL": "us_equity"})
+    _calendar(url)
+    _ingest(url, "us_equity", {"AAPL": ids["AAPL"]}, dt.date(2024, 1, 2), dt.date(2024, 2, 27))
+    first = _build(url, instance)
+    assert first.success
+    every_model = {p.stem for p in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql")}
+    assert _materialized(first) == every_model
+
+    again = _build(url, instance)
+    assert again.success and _materialized(again) == set() and not again.get_asset_check_evaluations()
+    logs = "\n".join(str(e.user_message) for e in instance.all_logs(again.run_id))
+    assert "dbt models to build: none" in logs
+
+    # one more session of bars, as the daily job's ohlc_bars step writes and reports it
+    _ingest(url, "us_equity", {"AAPL": ids["AAPL"]}, dt.date(2024, 2, 28), dt.date(2024, 2, 29))
+    instance.report_runless_asset_event(dg.AssetMaterialization(dg.AssetKey(["us_equity", "ohlc_bars"])))
+    after_close = _build(url, instance)
+    assert after_close.success
+    # bars_adjusted is a view without tests (its SQL did not change); the forecast, option and evaluation
+    # marts read nothing that changed
+    assert _materialized(after_close) == {"indicator_values", "dashboard_symbol_summary", "data_health",
+                                          "intraday_chart"}
+    checked = {e.asset_key.path[-1] for e in after_close.get_asset_check_evaluations()}
+    assert checked == {"indicator_values", "dashboard_symbol_summary", "data_health", "intraday_chart"}
+    latest = _frame(url, "SELECT max(session_date) AS d FROM analytics.indicator_values")["d"].iloc[0]
+    assert latest == dt.date(2024, 2, 29)
+    assert _materialized(_build(url, instance)) == set()
+
+    # a changed definition (here a dbt var of the run) rebuilds everything; so does a missing relation
+    changed = dg.materialize(
+        [swiftbolt_dbt_models], instance=instance, resources={"dbt": dbt_resource(url)},
+        run_config={"ops": {OP: {"config": {"dbt_vars": {"data_health_as_of": "2024-03-01T01:00:00+00:00"}}}}})
+    assert _materialized(changed) == every_model
+    with connect(url) as conn, conn.transaction():
+        conn.execute("DROP TABLE analytics.latest_forecast_summary CASCADE")
+    assert "latest_forecast_summary" in _materialized(_build(url, instance))
 
 
 # --- incremental indicator_values ------------------------------------------------------------------------
