@@ -11,7 +11,10 @@ the fingerprint of its definition; the next step rebuilds the model when
   build began reading, or while it ran: rebuilt once more, never missed),
 - its fingerprint differs (SQL, config, a macro or a project var changed), or it has no stamp yet,
 - its relation is missing from the warehouse (a reset database), or
-- a model it refs is rebuilt by this step (a view that dbt re-creates drops the views on it).
+- a model it refs is rebuilt by this step (a view that dbt re-creates drops the views on it), or
+- its SQL reads the clock (freshness against now(): data_health, options_health) and its last build is older
+  than its `rebuild_after_minutes` (dbt meta); the tables say when they were evaluated (evaluated_as_of,
+  refreshed_at).
 
 Views hold no data: one whose definition did not change is re-created only when it has data tests and its
 inputs changed (so the tests see the new data). Everything else is left as it is, with its tests: tests run
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +39,9 @@ UPSTREAM_CURSOR = "swiftbolt/upstream_cursor"
 FINGERPRINT = "swiftbolt/definition_fingerprint"
 """Materialization metadata: hash of what the model's SQL depends on besides its data (see module doc)."""
 UNIQUE_ID = "dagster_dbt/unique_id"
+REBUILD_AFTER_MINUTES = "rebuild_after_minutes"
+"""dbt meta of a model whose SQL reads the clock (now()): rebuilt, when a dbt step runs, once its last build is
+older than this many minutes, even with nothing new upstream."""
 
 
 @dataclass
@@ -91,10 +99,13 @@ def plan_build(
     project_vars: str,
     dbt_vars: Mapping[str, str],
     build_all: str | None = None,
+    now: float | None = None,
 ) -> BuildPlan:
     """Decide which of the `selected` dbt models (keys of `assets_def`) to build; `existing_relations` holds
-    the warehouse's (schema, name) pairs; `build_all` (a reason) builds every selected model."""
+    the warehouse's (schema, name) pairs; `build_all` (a reason) builds every selected model; `now` (epoch
+    seconds, default the current time) ages the models that read the clock."""
     cursor = instance.event_log_storage.get_maximum_record_id() or 0
+    now = time.time() if now is None else now
     selected = set(selected)
     models = set(assets_def.keys)
     deps = {spec.key: {d.asset_key for d in spec.deps} for spec in assets_def.specs}
@@ -136,6 +147,8 @@ def plan_build(
         is_view = (node.get("config") or {}).get("materialized") == "view"
         has_tests = key in tested
         relation = (str(node.get("schema")), str(node.get("alias") or node.get("name")))
+        max_age = ((node.get("config") or {}).get("meta") or {}).get(REBUILD_AFTER_MINUTES)
+        age_minutes = (now - last.timestamp) / 60 if last is not None else math.inf
         if build_all:
             plan.build[key] = build_all
         elif stamped is None:
@@ -144,6 +157,8 @@ def plan_build(
             plan.build[key] = "its definition changed (SQL, config, macros or vars)"
         elif relation not in existing_relations:
             plan.build[key] = f"{'.'.join(relation)} is missing"
+        elif max_age is not None and age_minutes > max_age:
+            plan.build[key] = f"reads the clock: built {age_minutes:.0f} min ago (rebuild_after_minutes {max_age})"
         elif rebuilt_refs:  # (a view re-created by dbt drops the views on it: those are re-created too)
             plan.build[key] = f"refs rebuilt: {', '.join(rebuilt_refs)}"
         elif changed and (not is_view or has_tests):

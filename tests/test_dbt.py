@@ -5,7 +5,9 @@ values checked against pandas."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -15,8 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from assets import dbt_plan
 from assets.dbt import swiftbolt_dbt_models
-from resources.dbt import DBT_PROJECT_DIR, ENV_PASSWORD, dbt_env, dbt_resource
+from resources.dbt import DBT_PROJECT_DIR, ENV_PASSWORD, dbt_env, dbt_project, dbt_resource
 from swiftbolt.calendars.sessions import sessions
 from swiftbolt.calendars.store import write_market_calendar
 from swiftbolt.db.connection import connect
@@ -311,6 +314,16 @@ def test_nothing_new_skips_dbt_and_new_bars_rebuild_their_dependents(
     latest = _frame(url, "SELECT max(session_date) AS d FROM analytics.indicator_values")["d"].iloc[0]
     assert latest == dt.date(2024, 2, 29)
     assert _materialized(_build(url, instance)) == set()
+    # the marts that read the clock (freshness) are rebuilt once older than their rebuild_after_minutes
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    with connect(url) as conn:
+        relations = {(s, n) for s, n in conn.execute(
+            "SELECT schemaname, viewname FROM pg_views UNION ALL SELECT schemaname, tablename FROM pg_tables")}
+    later = dbt_plan.plan_build(instance, swiftbolt_dbt_models, swiftbolt_dbt_models.keys, manifest, relations,
+                                (DBT_PROJECT_DIR / "dbt_project.yml").read_text(), {"data_health_as_of": AS_OF},
+                                now=time.time() + 2 * 3600)
+    assert {k.path[-1] for k in later.build} == {"data_health", "options_health"}
+    assert all("reads the clock" in why for why in later.build.values())
 
     # a changed definition (here a dbt var of the run) rebuilds everything; so does a missing relation
     changed = dg.materialize(
