@@ -164,7 +164,9 @@ def swiftbolt_dbt_models(
     models, then their tests, reported as asset checks. With nothing new upstream, dbt is not started."""
     plan = plan_dbt_build(context, dbt, config)
     context.log.info(plan.summary())
-    if not plan.build:
+    # tests selected on their own (a check launched from the UI) run whatever the plan says
+    checks_alone = [c for c in context.selected_asset_check_keys if c.asset_key not in context.selected_asset_keys]
+    if not plan.build and not checks_alone:
         return
     args = ["build"]
     if config.full_refresh:

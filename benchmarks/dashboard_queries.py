@@ -315,10 +315,10 @@ def dagster_build(instance: dg.DagsterInstance, url: str, **config: object) -> t
     took = time.perf_counter() - started
     if not result.success:
         raise SystemExit(f"the dbt step failed (run {result.run_id})")
-    times = {e.event_type_value: e.timestamp for e in instance.all_logs(result.run_id)
-             if e.event_type_value in ("STEP_START", "STEP_SUCCESS")}
+    times = {e.dagster_event_type: e.timestamp for e in instance.all_logs(result.run_id)
+             if e.dagster_event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS)}
     built = sorted(e.asset_key.path[-1] for e in result.get_asset_materialization_events())
-    return took, times["STEP_SUCCESS"] - times["STEP_START"], built
+    return took, times[dg.DagsterEventType.STEP_SUCCESS] - times[dg.DagsterEventType.STEP_START], built
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
