@@ -11,7 +11,8 @@ the fingerprint of its definition; the next step rebuilds the model when
   build began reading, or while it ran: rebuilt once more, never missed),
 - its fingerprint differs (SQL, config, a macro or a project var changed), or it has no stamp yet,
 - its relation is missing from the warehouse (a reset database), or
-- a model it refs is rebuilt by this step (a view that dbt re-creates drops the views on it), or
+- a model it refs (directly or through other models) is rebuilt by this step (a view that dbt re-creates
+  drops the views on it), or was rebuilt by another step after this model's last build, or
 - its SQL reads the clock (freshness against now(): data_health, options_health) and its last build is older
   than its `rebuild_after_minutes` (dbt meta); the tables say when they were evaluated (evaluated_as_of,
   refreshed_at).
@@ -111,20 +112,25 @@ def plan_build(
     deps = {spec.key: {d.asset_key for d in spec.deps} for spec in assets_def.specs}
     node_of = {key: assets_def.specs_by_key[key].metadata[UNIQUE_ID] for key in models}
 
-    def external_upstream(key: dg.AssetKey, seen: set[dg.AssetKey]) -> set[dg.AssetKey]:
+    def walk(key: dg.AssetKey, seen: set[dg.AssetKey]) -> set[dg.AssetKey]:
+        """Every asset upstream of `key`, through the models it refs (`seen` collects those models)."""
         out: set[dg.AssetKey] = set()
         for dep in deps.get(key, ()):
             if dep in models:
                 if dep not in seen:
                     seen.add(dep)
-                    out |= external_upstream(dep, seen)
+                    out |= walk(dep, seen)
             else:
                 out.add(dep)
         return out
 
-    upstream = {key: external_upstream(key, set()) for key in selected}
-    records = {r.asset_entry.asset_key: r.asset_entry
-               for r in instance.get_asset_records(list(selected | set().union(*upstream.values())))}
+    upstream: dict[dg.AssetKey, set[dg.AssetKey]] = {}
+    upstream_models: dict[dg.AssetKey, set[dg.AssetKey]] = {}
+    for key in selected:
+        upstream_models[key] = set()
+        upstream[key] = walk(key, upstream_models[key])
+    wanted = selected | set().union(*upstream.values(), *upstream_models.values())
+    records = {r.asset_entry.asset_key: r.asset_entry for r in instance.get_asset_records(list(wanted))}
 
     def last_written(key: dg.AssetKey) -> int:
         entry = records.get(key)
@@ -143,7 +149,10 @@ def plan_build(
         last = entry.last_materialization if entry is not None else None
         stamped = _metadata_value(last, UPSTREAM_CURSOR)
         changed = sorted(u.to_user_string() for u in upstream[key] if last_written(u) > (stamped or 0))
-        rebuilt_refs = sorted(d.path[-1] for d in deps.get(key, ()) if d in plan.build)
+        rebuilt_refs = sorted(m.path[-1] for m in upstream_models[key] if m in plan.build)
+        # models upstream that another step rebuilt after this model's last build
+        newer_refs = sorted(m.path[-1] for m in upstream_models[key] if m not in plan.build
+                            and last is not None and last_written(m) > last_written(key))
         is_view = (node.get("config") or {}).get("materialized") == "view"
         has_tests = key in tested
         relation = (str(node.get("schema")), str(node.get("alias") or node.get("name")))
@@ -161,6 +170,8 @@ def plan_build(
             plan.build[key] = f"reads the clock: built {age_minutes:.0f} min ago (rebuild_after_minutes {max_age})"
         elif rebuilt_refs:  # (a view re-created by dbt drops the views on it: those are re-created too)
             plan.build[key] = f"refs rebuilt: {', '.join(rebuilt_refs)}"
+        elif newer_refs:
+            plan.build[key] = f"refs rebuilt since its last build: {', '.join(newer_refs)}"
         elif changed and (not is_view or has_tests):
             plan.build[key] = f"new data in {', '.join(changed)}"
         else:

@@ -314,6 +314,12 @@ def test_nothing_new_skips_dbt_and_new_bars_rebuild_their_dependents(
     latest = _frame(url, "SELECT max(session_date) AS d FROM analytics.indicator_values")["d"].iloc[0]
     assert latest == dt.date(2024, 2, 29)
     assert _materialized(_build(url, instance)) == set()
+    # indicator_values rebuilt on its own (a subset run): the next step rebuilds the models on it
+    alone = dg.materialize(
+        [swiftbolt_dbt_models], instance=instance, resources={"dbt": dbt_resource(url)}, selection=[ANALYTICS],
+        run_config={"ops": {OP: {"config": {"dbt_vars": {"data_health_as_of": AS_OF}, "rebuild_all": True}}}})
+    assert _materialized(alone) == {"indicator_values"}
+    assert _materialized(_build(url, instance)) == {"dashboard_symbol_summary"}
     # the marts that read the clock (freshness) are rebuilt once older than their rebuild_after_minutes
     manifest = json.loads(dbt_project.manifest_path.read_text())
     with connect(url) as conn:
