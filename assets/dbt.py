@@ -2,6 +2,7 @@
 `analytics` schema, with the dbt tests as asset checks. The "dbt" resource and the manifest's preparation
 are in resources/dbt.py (the assets need the manifest when this module is imported)."""
 
+import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -10,8 +11,10 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 from pydantic import Field
 
-from assets import teams
+from assets import dbt_plan, teams
+from assets.dbt_plan import BuildPlan
 from resources.dbt import SwiftboltDbtCliResource, dbt_project
+from swiftbolt.db.connection import connect
 
 ANALYTICS_GROUP = "analytics"
 OWNERS = teams.ANALYTICS_ENGINEERING
@@ -111,6 +114,41 @@ class DbtBuildConfig(dg.Config):
     """Rebuild incremental models (indicator_values) from scratch."""
     dbt_vars: dict[str, str] = Field(default_factory=dict)
     """dbt vars for this run (e.g. data_health_as_of); values are rendered into SQL by the models."""
+    rebuild_all: bool = False
+    """Build every selected model, even those with nothing new upstream (after writing the warehouse
+    outside Dagster, which the change detection cannot see)."""
+
+
+def _existing_relations(dbt: SwiftboltDbtCliResource, schemas: set[str]) -> set[tuple[str, str]]:
+    with connect(dbt.warehouse_url(), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'v', 'm', 'p')", (sorted(schemas),)).fetchall()
+    return {(str(schema), str(name)) for schema, name in rows}
+
+
+def plan_dbt_build(context: dg.AssetExecutionContext, dbt: SwiftboltDbtCliResource,
+                   config: DbtBuildConfig) -> BuildPlan:
+    """Which selected models this step builds (assets/dbt_plan.py): those whose inputs changed."""
+    assets_def = context.assets_def
+    manifest = _manifest()
+    schemas = {str(manifest["nodes"][assets_def.specs_by_key[k].metadata[dbt_plan.UNIQUE_ID]]["schema"])
+               for k in context.selected_asset_keys}
+    build_all = "full refresh" if config.full_refresh else ("rebuild_all" if config.rebuild_all else None)
+    return dbt_plan.plan_build(
+        context.instance, assets_def, context.selected_asset_keys, manifest,
+        existing_relations=_existing_relations(dbt, schemas), project_vars=_project_vars(),
+        dbt_vars=config.dbt_vars, build_all=build_all)
+
+
+@functools.cache
+def _manifest() -> Mapping[str, Any]:
+    return json.loads(dbt_project.manifest_path.read_text())
+
+
+@functools.cache
+def _project_vars() -> str:
+    return (dbt_project.project_dir / "dbt_project.yml").read_text()
 
 
 @dbt_assets(
@@ -122,10 +160,27 @@ class DbtBuildConfig(dg.Config):
 def swiftbolt_dbt_models(
     context: dg.AssetExecutionContext, dbt: SwiftboltDbtCliResource, config: DbtBuildConfig
 ) -> Iterator[Any]:
-    """`dbt build` of the selected models: models, then their tests, reported as asset checks."""
+    """`dbt build` of the selected models whose inputs changed since their last build (assets/dbt_plan.py):
+    models, then their tests, reported as asset checks. With nothing new upstream, dbt is not started."""
+    plan = plan_dbt_build(context, dbt, config)
+    context.log.info(plan.summary())
+    # tests selected on their own (a check launched from the UI) run whatever the plan says
+    checks_alone = [c for c in context.selected_asset_check_keys if c.asset_key not in context.selected_asset_keys]
+    if not plan.build and not checks_alone:
+        return
     args = ["build"]
     if config.full_refresh:
         args.append("--full-refresh")
     if config.dbt_vars:
         args += ["--vars", json.dumps(config.dbt_vars)]
-    yield from dbt.cli(args, context=context).stream()
+    if plan.skip:  # with their tests (dbt's indirect selection excludes the tests of excluded models)
+        nodes = [_manifest()["nodes"][context.assets_def.specs_by_key[k].metadata[dbt_plan.UNIQUE_ID]]
+                 for k in sorted(plan.skip)]
+        args += ["--exclude", " ".join(".".join(node["fqn"]) for node in nodes)]
+    outputs = context.assets_def.keys_by_output_name
+    for event in dbt.cli(args, context=context).stream():
+        key = outputs.get(event.output_name) if isinstance(event, dg.Output) else None
+        if key is not None and key in plan.fingerprints:
+            event = event.with_metadata({**event.metadata, dbt_plan.UPSTREAM_CURSOR: plan.cursor,
+                                         dbt_plan.FINGERPRINT: plan.fingerprints[key]})
+        yield event

@@ -7,18 +7,22 @@
    generated in SQL (generate_series over the calendar's sessions: m15/h1/h4/d1 fetched, w1/mo1 derived
    from d1), plus bar_datasets, coverage_status and quotes as the ingestion would write them.
    One feature row per d1/h1/m15 bar (65 float8 values, as the feature_rows asset writes them).
-2. Runs `dbt build --full-refresh` (models + tests), then an incremental `dbt build` after one more
-   session of bars and feature rows (the post-close build), then another with nothing new, with the
-   project's profile pointed at that database; prints their durations beside the queries, and the
-   feature change detection alone: the hash of every feature row indicator_values used before issue 15
-   against the computed_at watermark it uses now.
+2. Builds the dbt models the way the daily and analytics jobs do, through the Dagster dbt step
+   (assets/dbt.py, in-process, on a scratch Dagster instance), with the project's profile pointed at that
+   database: a full refresh; the post-close build after one more session of bars and feature rows
+   (reported to Dagster as the daily job's steps report them); then `--repeats` builds with nothing new,
+   each followed by the plain `dbt build` of everything that every build ran before issue 15 (the
+   reference, interleaved). Prints their durations beside the queries, and the feature change detection
+   alone: the hash of every feature row indicator_values used before issue 15 against the computed_at
+   watermark it uses now.
 3. Times, over `--runs` executions each after a warm-up, on one connection (prepared statements, as a
    dashboard's pool would): (a) SELECT * FROM analytics.dashboard_symbol_summary, (b) the chart query:
    the last 500 bars + indicators of a random symbol/timeframe up to a random time, (c) the same chart
    computed from the adjusted-bars view without dbt, (d) SELECT * FROM analytics.data_health.
    Prints p50/p95/p99/max in milliseconds. The seed's target is p95 < 100 ms.
 
-`--reuse` keeps an already populated and built database (skips step 1 and the full build).
+`--reuse` keeps an already populated and built database (skips step 1; the first build then builds every
+model incrementally, to stamp them in the new Dagster instance, instead of a full refresh).
 """
 
 import argparse
@@ -27,14 +31,16 @@ import json
 import random
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import dagster as dg
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from resources.dbt import dbt_resource
+from resources.dbt import dbt_env, dbt_resource, manifest_is_stale, prepare_dbt_manifest
 from swiftbolt.calendars.store import write_market_calendar
 from swiftbolt.db.connection import connect, ensure_database
 from swiftbolt.db.migrate import migrate
@@ -290,6 +296,31 @@ def dbt_build(url: str, *args: str) -> float:
     return elapsed
 
 
+def report_upstream(instance: dg.DagsterInstance) -> None:
+    """What the daily jobs' steps report after writing a session: the bars and feature rows of both markets."""
+    for market in ("us_equity", "crypto"):
+        for asset in ("ohlc_bars", "feature_rows"):
+            instance.report_runless_asset_event(dg.AssetMaterialization(dg.AssetKey([market, asset])))
+
+
+def dagster_build(instance: dg.DagsterInstance, url: str, **config: object) -> tuple[float, float, list[str]]:
+    """The dbt assets materialized by Dagster in-process, as the daily and analytics jobs run them: wall time,
+    the dbt step's own time (step start to success in the event log) and the models it built."""
+    from assets.dbt import swiftbolt_dbt_models
+
+    started = time.perf_counter()
+    result = dg.materialize([swiftbolt_dbt_models], instance=instance, resources={"dbt": dbt_resource(url)},
+                            run_config={"ops": {swiftbolt_dbt_models.op.name: {"config": config}}},
+                            raise_on_error=False)
+    took = time.perf_counter() - started
+    if not result.success:
+        raise SystemExit(f"the dbt step failed (run {result.run_id})")
+    times = {e.dagster_event_type: e.timestamp for e in instance.all_logs(result.run_id)
+             if e.dagster_event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS)}
+    built = sorted(e.asset_key.path[-1] for e in result.get_asset_materialization_events())
+    return took, times[dg.DagsterEventType.STEP_SUCCESS] - times[dg.DagsterEventType.STEP_START], built
+
+
 def _percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
 
@@ -354,9 +385,13 @@ def main() -> None:
     parser.add_argument("--crypto", type=int, default=10)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--reuse", action="store_true", help="keep a populated database")
+    parser.add_argument("--repeats", type=int, default=3, help="nothing-new builds (Dagster step and plain dbt)")
     args = parser.parse_args()
+    repeats = args.repeats
 
     url = bench_url(args)
+    if manifest_is_stale(dbt_env(url)):  # the manifest and the partial parse of this database's profile
+        prepare_dbt_manifest(dbt_env(url))
     report: dict[str, object] = {"database": describe(url), "started": dt.datetime.now(dt.UTC).isoformat()}
     populated = args.reuse and bar_count(url) >= args.rows * 0.9
     if not populated:
@@ -380,20 +415,39 @@ def main() -> None:
     with connect(url) as conn:
         built = conn.execute("SELECT to_regclass('analytics.indicator_values') IS NOT NULL").fetchone()[0]
         day = conn.execute("SELECT max(session_date) + 1 FROM market.bar_datasets").fetchone()[0]
-    if not (populated and built):
-        report["full_build_s"] = round(dbt_build(url, "--full-refresh"), 1)
-        print(f"dbt build --full-refresh: {report['full_build_s']} s", flush=True)
-    report["appended_bars"] = append_session(url, day)
-    report["incremental_build_s"] = round(dbt_build(url), 1)
-    print(f"dbt build after one more session ({report['appended_bars']:,} bars on {day}): "
-          f"{report['incremental_build_s']} s", flush=True)
-    report["repeat_build_s"] = round(dbt_build(url), 1)
-    print(f"dbt build again, nothing new: {report['repeat_build_s']} s", flush=True)
-    report["feature_change_detection_s"] = {
-        "hash_of_every_row_before": round(time_query(url, HASH_DETECTION), 2),
-        "computed_at_watermark": round(time_query(url, WATERMARK_DETECTION), 4),
-    }
-    print(f"feature change detection alone: {report['feature_change_detection_s']}", flush=True)
+    with tempfile.TemporaryDirectory() as home, dg.DagsterInstance.local_temp(home) as instance:
+        # the stamps the dbt step reads live in the Dagster instance: a kept database is built once (every
+        # model, incrementally) to stamp them, a new one from scratch
+        first = {"rebuild_all": True} if populated and built else {"full_refresh": True}
+        report["full_build_s"] = round(dagster_build(instance, url, **first)[0], 1)
+        print(f"first build (the Dagster dbt step, {first}): {report['full_build_s']} s", flush=True)
+        with connect(url, autocommit=True) as conn:  # as autovacuum would (it may be off on a scratch server)
+            for (table,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'analytics'").fetchall():
+                conn.execute(f'ANALYZE analytics."{table}"')
+        report["appended_bars"] = append_session(url, day)
+        report_upstream(instance)
+        took, step, built = dagster_build(instance, url)
+        report["post_close_build"] = {"s": round(took, 2), "step_s": round(step, 2), "built": built}
+        print(f"post-close build after one more session ({report['appended_bars']:,} bars on {day}), the Dagster "
+              f"dbt step: {took:.1f} s (step {step:.1f} s); built {', '.join(built)}", flush=True)
+        # nothing new: the Dagster step (what the daily/analytics job runs) interleaved with the plain
+        # `dbt build` of everything it replaced (the reference)
+        pipeline, reference = [], []
+        for _ in range(repeats):
+            took, step, built = dagster_build(instance, url)
+            if built:
+                raise SystemExit(f"nothing new, yet the dbt step built {built}")
+            pipeline.append((took, step))
+            reference.append(dbt_build(url))
+        ratios = sorted(r / step for (_, step), r in zip(pipeline, reference, strict=True))
+        report["nothing_new_build"] = {
+            "dagster_step_s": round(statistics.median(s for _, s in pipeline), 3),
+            "dagster_materialize_s": round(statistics.median(t for t, _ in pipeline), 2),
+            "plain_dbt_build_s": round(statistics.median(reference), 1),
+            "runs": repeats, "ratio_median": round(statistics.median(ratios), 1),
+            "ratio_range": [round(ratios[0], 1), round(ratios[-1], 1)],
+        }
+        print(f"nothing new: {report['nothing_new_build']}", flush=True)
     with connect(url) as conn:
         report["bars"] = int(conn.execute("SELECT count(*) FROM market.ohlc_bars").fetchone()[0])
         report["indicator_values_rows"] = int(conn.execute(
@@ -405,8 +459,12 @@ def main() -> None:
     report["queries"] = measure(url, args.runs)
     print(f"\n{report['bars']:,} bars; analytics.indicator_values {report['indicator_values_rows']:,} rows; "
           f"{args.runs} runs per query after 20 warm-up runs")
-    print(f"post-close dbt build (one more session of bars and features): {report['incremental_build_s']} s; "
-          f"nothing new: {report['repeat_build_s']} s; full: {report.get('full_build_s', 'kept')} s")
+    post, idle = report["post_close_build"], report["nothing_new_build"]
+    print(f"post-close dbt build (one more session of bars and features; the Dagster dbt step): {post['s']} s "
+          f"(step {post['step_s']} s); nothing new: step {idle['dagster_step_s']} s, in-process run "
+          f"{idle['dagster_materialize_s']} s (plain `dbt build` of everything: {idle['plain_dbt_build_s']} s; "
+          f"median of {idle['runs']}, plain / step {idle['ratio_median']} [{idle['ratio_range'][0]}, "
+          f"{idle['ratio_range'][1]}]); first build: {report['full_build_s']} s")
     print(f"{'query':36} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'rows':>6}")
     for name, q in report["queries"].items():  # type: ignore[union-attr]
         print(f"{name:36} {q['p50_ms']:8.2f} {q['p95_ms']:8.2f} {q['p99_ms']:8.2f} {q['max_ms']:8.2f} "

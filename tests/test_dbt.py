@@ -5,7 +5,9 @@ values checked against pandas."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -15,8 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from assets import dbt_plan
 from assets.dbt import swiftbolt_dbt_models
-from resources.dbt import DBT_PROJECT_DIR, ENV_PASSWORD, dbt_env, dbt_resource
+from resources.dbt import DBT_PROJECT_DIR, ENV_PASSWORD, dbt_env, dbt_project, dbt_resource
 from swiftbolt.calendars.sessions import sessions
 from swiftbolt.calendars.store import write_market_calendar
 from swiftbolt.db.connection import connect
@@ -261,6 +264,7 @@ def test_dbt_build_through_dagster(warehouse_url: str, instance: dg.DagsterInsta
         conn.execute("UPDATE ml.feature_rows SET feature_values[2] = feature_values[2] * 1.01 "  # ma_20
                      "WHERE symbol_id = %s AND timeframe = 'h1' AND ts = (SELECT max(ts) FROM ml.feature_rows "
                      "WHERE symbol_id = %s AND timeframe = 'h1')", (ids["AAPL"], ids["AAPL"]))
+    instance.report_runless_asset_event(dg.AssetMaterialization(dg.AssetKey(["us_equity", "feature_rows"])))
     failed_run = _build(url, instance)
     assert not failed_run.success
     checks = _checks(failed_run)
@@ -270,6 +274,71 @@ def test_dbt_build_through_dagster(warehouse_url: str, instance: dg.DagsterInsta
     materialized = [e.event_specific_data.materialization.asset_key.to_user_string()
                     for e in failed_run.get_asset_materialization_events()]
     assert "analytics/dashboard_symbol_summary" not in materialized  # downstream of a failed blocking check
+
+
+def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {e.event_specific_data.materialization.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+
+
+def test_nothing_new_skips_dbt_and_new_bars_rebuild_their_dependents(
+    warehouse_url: str, instance: dg.DagsterInstance
+) -> None:
+    """A build with nothing new upstream (no materialization of a source's asset since the models' last
+    build) starts no dbt; new bars rebuild the models downstream of them, with their tests, and nothing else;
+    a changed definition (a dbt var) rebuilds every model; a dropped relation is rebuilt."""
+    url = warehouse_url
+    ids = add_symbols(url, {"AAPL": "us_equity"})
+    _calendar(url)
+    _ingest(url, "us_equity", {"AAPL": ids["AAPL"]}, dt.date(2024, 1, 2), dt.date(2024, 2, 27))
+    first = _build(url, instance)
+    assert first.success
+    every_model = {p.stem for p in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql")}
+    assert _materialized(first) == every_model
+
+    again = _build(url, instance)
+    assert again.success and _materialized(again) == set() and not again.get_asset_check_evaluations()
+    logs = "\n".join(str(e.user_message) for e in instance.all_logs(again.run_id))
+    assert "dbt models to build: none" in logs
+
+    # one more session of bars, as the daily job's ohlc_bars step writes and reports it
+    _ingest(url, "us_equity", {"AAPL": ids["AAPL"]}, dt.date(2024, 2, 28), dt.date(2024, 2, 29))
+    instance.report_runless_asset_event(dg.AssetMaterialization(dg.AssetKey(["us_equity", "ohlc_bars"])))
+    after_close = _build(url, instance)
+    assert after_close.success
+    # bars_adjusted is a view without tests (its SQL did not change); the forecast, option and evaluation
+    # marts read nothing that changed
+    assert _materialized(after_close) == {"indicator_values", "dashboard_symbol_summary", "data_health",
+                                          "intraday_chart"}
+    checked = {e.asset_key.path[-1] for e in after_close.get_asset_check_evaluations()}
+    assert checked == {"indicator_values", "dashboard_symbol_summary", "data_health", "intraday_chart"}
+    latest = _frame(url, "SELECT max(session_date) AS d FROM analytics.indicator_values")["d"].iloc[0]
+    assert latest == dt.date(2024, 2, 29)
+    assert _materialized(_build(url, instance)) == set()
+    # indicator_values rebuilt on its own (a subset run): the next step rebuilds the models on it
+    alone = dg.materialize(
+        [swiftbolt_dbt_models], instance=instance, resources={"dbt": dbt_resource(url)}, selection=[ANALYTICS],
+        run_config={"ops": {OP: {"config": {"dbt_vars": {"data_health_as_of": AS_OF}, "rebuild_all": True}}}})
+    assert _materialized(alone) == {"indicator_values"}
+    assert _materialized(_build(url, instance)) == {"dashboard_symbol_summary"}
+    # the marts that read the clock (freshness) are rebuilt once older than their rebuild_after_minutes
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    with connect(url) as conn:
+        relations = {(s, n) for s, n in conn.execute(
+            "SELECT schemaname, viewname FROM pg_views UNION ALL SELECT schemaname, tablename FROM pg_tables")}
+    later = dbt_plan.plan_build(instance, swiftbolt_dbt_models, swiftbolt_dbt_models.keys, manifest, relations,
+                                (DBT_PROJECT_DIR / "dbt_project.yml").read_text(), {"data_health_as_of": AS_OF},
+                                now=time.time() + 2 * 3600)
+    assert {k.path[-1] for k in later.build} == {"data_health", "options_health"}
+    assert all("reads the clock" in why for why in later.build.values())
+
+    # a changed definition (here a dbt var of the run) rebuilds everything; so does a missing relation
+    changed = dg.materialize(
+        [swiftbolt_dbt_models], instance=instance, resources={"dbt": dbt_resource(url)},
+        run_config={"ops": {OP: {"config": {"dbt_vars": {"data_health_as_of": "2024-03-01T01:00:00+00:00"}}}}})
+    assert _materialized(changed) == every_model
+    with connect(url) as conn, conn.transaction():
+        conn.execute("DROP TABLE analytics.latest_forecast_summary CASCADE")
+    assert "latest_forecast_summary" in _materialized(_build(url, instance))
 
 
 # --- incremental indicator_values ------------------------------------------------------------------------

@@ -5,10 +5,12 @@ Market-hours aware: US-equity staleness is counted in completed sessions of mark
 after the session of the last bar (a weekend or holiday is not staleness); crypto (24/7) staleness in
 hours between the end of the last complete interval and the end of the last bar. Every active symbol
 has at least a d1 row, so a symbol without any data shows up as critical. "Now" is var
-data_health_as_of, or the database's now(). -#}
+data_health_as_of, or the database's now() (hence meta rebuild_after_minutes: the Dagster dbt step rebuilds it
+when its last build is older, even with nothing new upstream; see assets/dbt_plan.py). -#}
 {{ config(
     materialized='table',
     indexes=[{'columns': ['symbol_id', 'timeframe'], 'unique': True}],
+    meta={'rebuild_after_minutes': 60},
 ) }}
 {%- set window_sessions = var('data_health_window_sessions') | int -%}
 

@@ -1,8 +1,9 @@
 {#- Option chain health per active underlying of a market with options: freshness of the newest snapshot
     (hours since it was taken, sessions behind the newest completed session), contracts in it, and the
     share of contracts quarantined on that day. health_status: critical without any snapshot or more than
-    one completed session behind, warning one session behind or above 1% quarantined, else ok. -#}
-{{ config(materialized='table') }}
+    one completed session behind, warning one session behind or above 1% quarantined, else ok. Reads the
+    clock (now()): rebuilt by the Dagster dbt step once older than meta rebuild_after_minutes. -#}
+{{ config(materialized='table', meta={'rebuild_after_minutes': 60}) }}
 
 with underlyings as (
     select id as symbol_id, market, ticker
