@@ -10,16 +10,112 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pyarrow as pa
+from psycopg import sql
 
 from swiftbolt.db.copy import copy_binary_payload, copy_frame, create_temp_like, encode_arrow
 from swiftbolt.features.feature_set import FeatureSetDefinition, canonical_json
+
+# COPY's binary format for the rows of `_BARS_COPY` (every column NOT NULL): per row the field count, then
+# per field its length and its big-endian value. timestamptz: microseconds since 2000-01-01 UTC; date: days
+# since 2000-01-01.
+_COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
+_BAR_FIELDS = [("ts", ">i8"), ("session_date", ">i4"), ("open", ">f8"), ("high", ">f8"), ("low", ">f8"),
+               ("close", ">f8"), ("volume", ">f8")]
+_BAR_ROW = np.dtype([("fields", ">i2"), *[f for name, kind in _BAR_FIELDS for f in ((f"len_{name}", ">i4"),
+                                                                                  (name, kind))]])
+_PG_EPOCH_US = np.int64(946_684_800_000_000)  # 2000-01-01 in microseconds since 1970-01-01
+_PG_EPOCH_DAYS = np.int32(10_957)  # 2000-01-01 in days since 1970-01-01
+_BARS_COPY = sql.SQL("""
+    COPY (
+        SELECT ts, session_date, open, high, low, close, volume
+        FROM market.ohlc_bars
+        WHERE symbol_id = {s} AND timeframe = {tf} AND session_date <= {last}
+          AND ts >= (SELECT COALESCE(
+                  (SELECT min(ts) FROM (SELECT ts FROM market.ohlc_bars
+                                        WHERE symbol_id = {s} AND timeframe = {tf} AND session_date < {first}
+                                        ORDER BY ts DESC LIMIT {warm}) wanted),
+                  (SELECT min(ts) FROM market.ohlc_bars
+                   WHERE symbol_id = {s} AND timeframe = {tf} AND session_date >= {first})))
+        ORDER BY ts
+    ) TO STDOUT WITH (FORMAT binary)""")
+# Timeframes whose adjusted bar is the raw bar times the factor of its own session (migration 0010: w1 and
+# mo1 are aggregations of the adjusted d1 bars instead, read from the view).
+_PER_BAR_TIMEFRAMES = frozenset({"m1", "m5", "m15", "h1", "h4", "d1"})
+
+
+def _raw_bars(conn: psycopg.Connection, symbol_id: int, timeframe: str, first: dt.date, last: dt.date,
+              warmup_bars: int) -> np.ndarray:
+    """The raw bars of load_adjusted_bars' window as a structured array (binary COPY, no per-row Python)."""
+    stmt = _BARS_COPY.format(s=sql.Literal(symbol_id), tf=sql.Literal(timeframe), first=sql.Literal(first),
+                             last=sql.Literal(last), warm=sql.Literal(int(warmup_bars)))
+    with conn.cursor() as cur, cur.copy(stmt) as copy:
+        payload = b"".join(bytes(block) for block in copy)
+    body = memoryview(payload)[_COPY_HEADER:-2]  # header and the -1 trailer
+    rows = np.frombuffer(body, dtype=_BAR_ROW)
+    if len(rows) and not ((rows["fields"] == len(_BAR_FIELDS)).all() and (rows["len_session_date"] == 4).all()):
+        raise ValueError("unexpected row layout in the binary COPY of market.ohlc_bars")
+    return rows
+
+
+def _factor_ranges(conn: psycopg.Connection, symbol_id: int) -> tuple[np.ndarray, ...]:
+    """market.adjustment_factor_ranges of the symbol, ordered by valid_to: (valid_from, valid_to as days
+    since 1970-01-01, -infinity as the smallest int64), price_factor, volume_factor)."""
+    rows = conn.execute(
+        "SELECT CASE WHEN valid_from = '-infinity' THEN NULL ELSE valid_from - DATE '1970-01-01' END, "
+        "valid_to - DATE '1970-01-01', price_factor, volume_factor "
+        "FROM market.adjustment_factor_ranges WHERE symbol_id = %s ORDER BY valid_to",
+        (symbol_id,),
+    ).fetchall()
+    lowest = np.iinfo(np.int64).min
+    return (np.array([lowest if r[0] is None else r[0] for r in rows], dtype=np.int64),
+            np.array([r[1] for r in rows], dtype=np.int64),
+            np.array([r[2] for r in rows], dtype=np.float64),
+            np.array([r[3] for r in rows], dtype=np.float64))
+
+
+def adjustment_factors(ranges: tuple[np.ndarray, ...], days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per session (days since 1970-01-01) the price and volume factors of the range holding it
+    (valid_from <= day < valid_to), 1.0 outside every range: the join of market.ohlc_bars_adjusted."""
+    valid_from, valid_to, price, volume = ranges
+    price_out = np.ones(len(days))
+    volume_out = np.ones(len(days))
+    if len(valid_to):
+        i = np.searchsorted(valid_to, days, side="right")  # the first range ending after the day
+        inside = i < len(valid_to)
+        inside[inside] = valid_from[i[inside]] <= days[inside]
+        price_out[inside] = price[i[inside]]
+        volume_out[inside] = volume[i[inside]]
+    return price_out, volume_out
 
 
 def load_adjusted_bars(
     conn: psycopg.Connection, symbol_id: int, timeframe: str, first: dt.date, last: dt.date, warmup_bars: int
 ) -> pd.DataFrame:
     """Adjusted bars of sessions <= `last`, starting `warmup_bars` bars before the first bar of
-    `first` (fewer if the history is shorter). Nothing after `last` is read: no look-ahead."""
+    `first` (fewer if the history is shorter). Nothing after `last` is read: no look-ahead.
+
+    The values are those of market.ohlc_bars_adjusted: the raw bars are read by binary COPY and multiplied
+    by the factor of their session from market.adjustment_factor_ranges, in float64 as the view does
+    (tests/test_features_store.py compares the two); w1/mo1 bars are read from the view."""
+    if timeframe not in _PER_BAR_TIMEFRAMES:
+        return _load_adjusted_bars_from_view(conn, symbol_id, timeframe, first, last, warmup_bars)
+    rows = _raw_bars(conn, symbol_id, timeframe, first, last, warmup_bars)
+    days = rows["session_date"].astype(np.int64) + _PG_EPOCH_DAYS
+    price, volume = adjustment_factors(_factor_ranges(conn, symbol_id), days) if len(rows) else (1.0, 1.0)
+    ts = (rows["ts"].astype(np.int64) + _PG_EPOCH_US).astype("datetime64[us]")
+    frame = pd.DataFrame({
+        "ts": pd.DatetimeIndex(ts).tz_localize("UTC"),
+        "session_date": days.astype("datetime64[D]").astype("datetime64[s]"),  # as pd.to_datetime(dates)
+        **{c: rows[c].astype(np.float64) * price for c in ("open", "high", "low", "close")},
+        "volume": rows["volume"].astype(np.float64) * volume,
+    })
+    return frame
+
+
+def _load_adjusted_bars_from_view(
+    conn: psycopg.Connection, symbol_id: int, timeframe: str, first: dt.date, last: dt.date, warmup_bars: int
+) -> pd.DataFrame:
+    """load_adjusted_bars through market.ohlc_bars_adjusted (any timeframe)."""
     rows = conn.execute(
         """
         WITH wanted AS (
