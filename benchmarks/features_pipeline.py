@@ -37,9 +37,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,11 +47,16 @@ from ingest_bars import PayloadProvider, scratch_database, tickers
 from assets.features import FEATURES_CODE_VERSION
 from swiftbolt.calendars.sessions import session_dates
 from swiftbolt.db.connection import connect
-from swiftbolt.db.copy import copy_binary_payload, encode_arrow
+from swiftbolt.db.copy import copy_binary_payload
 from swiftbolt.features.feature_set import default_feature_set
 from swiftbolt.features.indicators import WARMUP_BARS, compute_features, feature_columns
 from swiftbolt.features.pipeline import FEATURE_TIMEFRAMES, Timings, compute_feature_rows, in_dates
-from swiftbolt.features.store import ensure_feature_set, feature_values_array, load_adjusted_bars
+from swiftbolt.features.store import (
+    FEATURE_ROW_COLUMNS,
+    ensure_feature_set,
+    feature_rows_payload,
+    load_adjusted_bars,
+)
 from swiftbolt.market_data.ingest import RunInfo, ingest_bars
 from swiftbolt.market_data.types import Timeframe
 from swiftbolt.providers.synthetic import SyntheticProvider
@@ -136,20 +139,6 @@ def load_series(url: str, ids: dict[str, int], dates: list[dt.date]) -> dict[tup
     return out
 
 
-def feature_table(symbol_id: int, timeframe: str, set_id: int, rows: pd.DataFrame, columns: list[str]) -> pa.Table:
-    """The Arrow table write_feature_rows builds for these rows (same columns and types)."""
-    n = len(rows)
-    return pa.table({
-        "symbol_id": pa.array(np.full(n, symbol_id, dtype=np.int64)),
-        "timeframe": pa.array([timeframe] * n, type=pa.string()),
-        "ts": pa.array(rows["ts"].dt.tz_convert("UTC")).cast(pa.timestamp("us", tz="UTC")),
-        "session_date": pa.array(rows["session_date"]).cast(pa.timestamp("s")).cast(pa.date32()),
-        "feature_set_id": pa.array(np.full(n, set_id, dtype=np.int64)),
-        "warmup_complete": pa.array(rows["warmup_complete"].to_numpy(dtype=bool)),
-        "feature_values": feature_values_array(rows, columns),
-    })
-
-
 def run_reference(url: str, ids: dict[str, int], dates: list[dt.date],
                   bars_by_series: dict[tuple[str, str], pd.DataFrame]) -> tuple[float, float, int]:
     """compute_features + the filter to `dates` on the pipeline's bars (timed), encoding (untimed), one
@@ -170,14 +159,13 @@ def run_reference(url: str, ids: dict[str, int], dates: list[dt.date],
             feats["close"] = bars["close"].to_numpy()
             computed.append((symbol, tf, in_dates(feats, dates)))
         compute_s = clock() - t0
-        payloads = [encode_arrow(feature_table(ids[symbol], tf, set_id, rows, columns))
+        payloads = [feature_rows_payload(ids[symbol], tf, set_id, rows, columns)
                     for symbol, tf, rows in computed if not rows.empty]
         n_rows = sum(len(rows) for _s, _t, rows in computed)
-        names = ["symbol_id", "timeframe", "ts", "session_date", "feature_set_id", "warmup_complete", "feature_values"]
         t0 = clock()
         with conn.transaction():
             for payload in payloads:
-                copy_binary_payload(conn, "ml.feature_rows", names, payload)
+                copy_binary_payload(conn, "ml.feature_rows", FEATURE_ROW_COLUMNS, payload)
         copy_s = clock() - t0
     return compute_s, copy_s, n_rows
 

@@ -1,6 +1,7 @@
 """load_adjusted_bars reads raw bars by binary COPY and applies market.adjustment_factor_ranges in numpy:
 the frames must equal those read from market.ohlc_bars_adjusted, bit for bit, around splits, reverse
-splits and dividends, for every window (warm-up before the first day, short histories, no bars)."""
+splits and dividends, for every window (warm-up before the first day, short histories, no bars). And
+feature rows are encoded for COPY by numpy byte for byte as pgpq encoded them from Arrow."""
 
 from __future__ import annotations
 
@@ -8,11 +9,18 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from swiftbolt.calendars.sessions import session_dates
 from swiftbolt.db.connection import connect
-from swiftbolt.features.store import _load_adjusted_bars_from_view, adjustment_factors, load_adjusted_bars
+from swiftbolt.db.copy import encode_arrow
+from swiftbolt.features.store import (
+    _load_adjusted_bars_from_view,
+    adjustment_factors,
+    feature_rows_payload,
+    load_adjusted_bars,
+)
 from swiftbolt.market_data.corporate_actions import write_corporate_actions
 from swiftbolt.market_data.ingest import RunInfo, ingest_bars
 from swiftbolt.market_data.types import Timeframe
@@ -70,3 +78,48 @@ def test_raw_bars_times_factor_ranges_equal_the_adjusted_view(warehouse_url: str
                     pd.testing.assert_frame_equal(got, want, check_exact=True)
                     compared += len(got)
     assert compared > 10_000
+
+
+def feature_values_array(features: pd.DataFrame, columns: list[str]) -> pa.Array:
+    """The feature matrix as an Arrow list<float64> column (one list per row, in `columns` order);
+    NaN and inf become NULL elements."""
+    matrix = features[columns].to_numpy(dtype=np.float64, copy=True)
+    matrix[~np.isfinite(matrix)] = np.nan
+    values = pa.array(matrix.ravel(), type=pa.float64(), from_pandas=True)
+    offsets = pa.array(np.arange(0, matrix.size + 1, len(columns), dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, values)
+
+
+def _pgpq_payload(symbol_id: int, timeframe: str, set_id: int, rows: pd.DataFrame, columns: list[str]) -> bytes:
+    """The rows as the Arrow table write_feature_rows used to encode with pgpq."""
+    n = len(rows)
+    table = pa.table({
+        "symbol_id": pa.array(np.full(n, symbol_id, dtype=np.int64)),
+        "timeframe": pa.array([timeframe] * n, type=pa.string()),
+        "ts": pa.array(rows["ts"].dt.tz_convert("UTC")).cast(pa.timestamp("us", tz="UTC")),
+        "session_date": pa.array(rows["session_date"]).cast(pa.timestamp("s")).cast(pa.date32()),
+        "feature_set_id": pa.array(np.full(n, set_id, dtype=np.int64)),
+        "warmup_complete": pa.array(rows["warmup_complete"].to_numpy(dtype=bool)),
+        "feature_values": feature_values_array(rows, columns),
+    })
+    return b"".join(encode_arrow(table))
+
+
+@pytest.mark.parametrize("nulls", [False, True])
+@pytest.mark.parametrize("timeframe", ["d1", "m15"])
+def test_feature_rows_payload_equals_pgpq(nulls: bool, timeframe: str) -> None:
+    rng = np.random.default_rng(7)
+    columns = [f"f{i}" for i in range(65)]
+    n = 300
+    values = rng.normal(size=(n, len(columns))) * 10.0 ** rng.integers(-8, 8, size=(n, len(columns)))
+    if nulls:
+        values[:40, :20] = np.nan  # warm-up: leading NaNs
+        values[rng.random(values.shape) < 0.01] = np.nan
+        values[5, 3], values[6, 4], values[7, :] = np.inf, -np.inf, np.nan
+    rows = pd.DataFrame(values, columns=columns)
+    ts = pd.date_range("2024-03-08 14:30", periods=n, freq="15min", tz="America/New_York")
+    rows.insert(0, "ts", ts)
+    rows["session_date"] = ts.tz_localize(None).normalize()
+    rows["warmup_complete"] = np.arange(n) >= 50
+    got = b"".join(feature_rows_payload(42, timeframe, 3, rows, columns))
+    assert got == _pgpq_payload(42, timeframe, 3, rows, columns)

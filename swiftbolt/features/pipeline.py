@@ -79,9 +79,11 @@ def _partition_frame(by_symbol: dict[str, list[dt.date]]) -> pd.DataFrame:
 
 
 def _count_by_day(symbol: str, rows: pd.DataFrame, column: str, mask: np.ndarray | None = None) -> pd.DataFrame:
-    days = rows["session_date"] if mask is None else rows.loc[mask, "session_date"]
-    counts = days.dt.date.value_counts()
-    return pd.DataFrame({"symbol": symbol, "session_date": counts.index, column: counts.to_numpy()})
+    """Rows per session_date (as datetime.date, like the partitions' dates), counted in numpy: one Python
+    object per day, not per row."""
+    days = rows["session_date"].to_numpy().astype("datetime64[D]")
+    days, counts = np.unique(days if mask is None else days[mask], return_counts=True)
+    return pd.DataFrame({"symbol": symbol, "session_date": days.astype(object), column: counts.astype("int64")})
 
 
 def _attach_counts(partitions: pd.DataFrame, counts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

@@ -9,10 +9,9 @@ import json
 import numpy as np
 import pandas as pd
 import psycopg
-import pyarrow as pa
 from psycopg import sql
 
-from swiftbolt.db.copy import copy_binary_payload, copy_frame, create_temp_like, encode_arrow
+from swiftbolt.db.copy import copy_binary_payload, copy_frame, create_temp_like
 from swiftbolt.features.feature_set import FeatureSetDefinition, canonical_json
 
 # COPY's binary format for the rows of `_BARS_COPY` (every column NOT NULL): per row the field count, then
@@ -158,14 +157,67 @@ def ensure_feature_set(conn: psycopg.Connection, definition: FeatureSetDefinitio
     return int(row[0])
 
 
-def feature_values_array(features: pd.DataFrame, columns: list[str]) -> pa.Array:
-    """The feature matrix as an Arrow list<float64> column (one list per row, in `columns` order);
-    NaN and inf become NULL elements."""
-    matrix = features[columns].to_numpy(dtype=np.float64, copy=True)
-    matrix[~np.isfinite(matrix)] = np.nan
-    values = pa.array(matrix.ravel(), type=pa.float64(), from_pandas=True)
-    offsets = pa.array(np.arange(0, matrix.size + 1, len(columns), dtype=np.int32))
-    return pa.ListArray.from_arrays(offsets, values)
+FEATURE_ROW_COLUMNS = ["symbol_id", "timeframe", "ts", "session_date", "feature_set_id", "warmup_complete",
+                       "feature_values"]
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
+_FLOAT8_OID = 701
+
+
+def feature_rows_payload(symbol_id: int, timeframe: str, feature_set_id: int, rows: pd.DataFrame,
+                         columns: list[str]) -> list[bytes | memoryview]:
+    """The rows (ts, session_date, warmup_complete + feature columns) in COPY's binary format for
+    FEATURE_ROW_COLUMNS of ml.feature_rows, feature_values as float8[] in `columns` order with NaN and inf
+    as NULL elements; byte for byte what pgpq encodes from the Arrow table of the same rows
+    (tests/test_features_store.py), built with numpy: every row is a fixed-size record, and the 8 value
+    bytes of NULL elements are cut out afterwards."""
+    n, k = len(rows), len(columns)
+    tf = timeframe.encode()
+    element = np.dtype([("len", ">i4"), ("value", ">f8")])
+    record = np.dtype([
+        ("fields", ">i2"),
+        ("len_symbol_id", ">i4"), ("symbol_id", ">i8"),
+        ("len_timeframe", ">i4"), ("timeframe", f"S{len(tf)}"),
+        ("len_ts", ">i4"), ("ts", ">i8"),
+        ("len_session_date", ">i4"), ("session_date", ">i4"),
+        ("len_feature_set_id", ">i4"), ("feature_set_id", ">i8"),
+        ("len_warmup_complete", ">i4"), ("warmup_complete", "u1"),
+        ("len_feature_values", ">i4"), ("ndim", ">i4"), ("has_nulls", ">i4"), ("element_oid", ">i4"),
+        ("dim", ">i4"), ("lower_bound", ">i4"), ("elements", element, (k,)),
+    ])
+    matrix = rows[columns].to_numpy(dtype=np.float64)
+    null = ~np.isfinite(matrix)
+    nulls_per_row = null.sum(axis=1)
+    out = np.empty(n, dtype=record)
+    out["fields"] = len(FEATURE_ROW_COLUMNS)
+    for name, size in (("symbol_id", 8), ("timeframe", len(tf)), ("ts", 8), ("session_date", 4),
+                       ("feature_set_id", 8), ("warmup_complete", 1)):
+        out[f"len_{name}"] = size
+    out["symbol_id"] = symbol_id
+    out["timeframe"] = tf
+    out["ts"] = rows["ts"].dt.as_unit("us").array.asi8 - _PG_EPOCH_US  # UTC microseconds since 1970
+    days = rows["session_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    out["session_date"] = days - _PG_EPOCH_DAYS
+    out["feature_set_id"] = feature_set_id
+    out["warmup_complete"] = rows["warmup_complete"].to_numpy(dtype=bool)
+    out["len_feature_values"] = 20 + 12 * k - 8 * nulls_per_row
+    out["ndim"] = 1
+    out["has_nulls"] = nulls_per_row > 0
+    out["element_oid"] = _FLOAT8_OID
+    out["dim"] = k
+    out["lower_bound"] = 1
+    elements = out["elements"]
+    elements["len"] = 8
+    elements["value"] = matrix
+    body = out.view(np.uint8).reshape(n, record.itemsize)
+    if null.any():
+        elements["len"][null] = -1
+        # keep every byte but the value bytes of NULL elements
+        keep = np.ones(body.shape, dtype=bool)
+        value_bytes = record.fields["elements"][1] + 4 + np.arange(k)[:, None] * 12 + np.arange(8)
+        rows_with, elems = np.nonzero(null)
+        keep[rows_with[:, None], value_bytes[elems]] = False
+        body = body[keep]
+    return [_COPY_SIGNATURE, memoryview(body.reshape(-1)), b"\xff\xff"]
 
 
 def write_feature_rows(
@@ -181,18 +233,9 @@ def write_feature_rows(
     )
     if rows.empty:
         return 0
-    n = len(rows)
-    table = pa.table({
-        "symbol_id": pa.array(np.full(n, symbol_id, dtype=np.int64)),
-        "timeframe": pa.array([timeframe] * n, type=pa.string()),
-        "ts": pa.array(rows["ts"].dt.tz_convert("UTC")).cast(pa.timestamp("us", tz="UTC")),
-        "session_date": pa.array(rows["session_date"]).cast(pa.timestamp("s")).cast(pa.date32()),
-        "feature_set_id": pa.array(np.full(n, feature_set_id, dtype=np.int64)),
-        "warmup_complete": pa.array(rows["warmup_complete"].to_numpy(dtype=bool)),
-        "feature_values": feature_values_array(rows, columns),
-    })
-    copy_binary_payload(conn, "ml.feature_rows", table.column_names, encode_arrow(table))
-    return n
+    payload = feature_rows_payload(symbol_id, timeframe, feature_set_id, rows, columns)
+    copy_binary_payload(conn, "ml.feature_rows", FEATURE_ROW_COLUMNS, payload)
+    return len(rows)
 
 
 _SR_COLUMNS = {
