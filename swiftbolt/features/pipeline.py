@@ -111,9 +111,16 @@ def compute_feature_rows(
     definition = default_feature_set()
     columns = feature_columns()
     set_id = ensure_feature_set(conn, definition, code_version)
-    counts: list[pd.DataFrame] = []
+    partitions: list[pd.DataFrame] = []
     daily: list[pd.DataFrame] = []
     for symbol, dates in by_symbol.items():
+        # rows per partition day, counted in numpy against the sorted partition days (one Python object per
+        # day, none per row)
+        days = np.array(dates, dtype="datetime64[D]")
+        order = np.argsort(days, kind="stable")
+        sorted_days = days[order]
+        counts = {f"rows_{tf}": np.zeros(len(dates), dtype=np.int64) for tf in FEATURE_TIMEFRAMES}
+        counts["rows_without_warmup"] = np.zeros(len(dates), dtype=np.int64)
         for tf in FEATURE_TIMEFRAMES:
             with timings.phase("load"):
                 bars = load_adjusted_bars(conn, symbol_ids[symbol], tf, dates[0], dates[-1], WARMUP_BARS)
@@ -129,16 +136,20 @@ def compute_feature_rows(
                 write_feature_rows(conn, symbol_ids[symbol], tf, set_id, dates, rows, columns)
             if rows.empty:
                 continue
-            counts.append(_count_by_day(symbol, rows, f"rows_{tf}"))
-            counts.append(_count_by_day(symbol, rows, "rows_without_warmup", ~rows["warmup_complete"].to_numpy()))
+            day_index = order[np.searchsorted(sorted_days, rows["session_date"].to_numpy().astype("datetime64[D]"))]
+            counts[f"rows_{tf}"] += np.bincount(day_index, minlength=len(dates))
+            counts["rows_without_warmup"] += np.bincount(day_index[~rows["warmup_complete"].to_numpy(dtype=bool)],
+                                                         minlength=len(dates))
             if tf == "d1":
                 keep = ["session_date", "close", *[k for k in KEY_INDICATORS if k in rows.columns]]
                 daily.append(rows[keep].assign(symbol=symbol))
+        partitions.append(pd.DataFrame({"symbol": symbol, "session_date": list(dates), **counts}))
     tf_columns = [f"rows_{tf}" for tf in FEATURE_TIMEFRAMES]
-    partitions = _attach_counts(_partition_frame(by_symbol), counts, [*tf_columns, "rows_without_warmup"])
-    partitions["rows"] = partitions[tf_columns].sum(axis=1)
+    partition_frame = (pd.concat(partitions, ignore_index=True) if partitions
+                       else _attach_counts(_partition_frame(by_symbol), [], [*tf_columns, "rows_without_warmup"]))
+    partition_frame["rows"] = partition_frame[tf_columns].sum(axis=1)
     daily_frame = pd.concat(daily, ignore_index=True) if daily else pd.DataFrame(columns=["symbol", "session_date"])
-    return FeatureRowsReport(definition.definition_hash(), len(columns), partitions, daily_frame)
+    return FeatureRowsReport(definition.definition_hash(), len(columns), partition_frame, daily_frame)
 
 
 @dataclass(frozen=True)

@@ -9,67 +9,67 @@ import json
 import numpy as np
 import pandas as pd
 import psycopg
-from psycopg import sql
 
 from swiftbolt.db.copy import copy_binary_payload, copy_frame, create_temp_like
 from swiftbolt.features.feature_set import FeatureSetDefinition, canonical_json
 
-# COPY's binary format for the rows of `_BARS_COPY` (every column NOT NULL): per row the field count, then
-# per field its length and its big-endian value. timestamptz: microseconds since 2000-01-01 UTC; date: days
-# since 2000-01-01.
-_COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
-_BAR_FIELDS = [("ts", ">i8"), ("session_date", ">i4"), ("open", ">f8"), ("high", ">f8"), ("low", ">f8"),
-               ("close", ">f8"), ("volume", ">f8")]
-_BAR_ROW = np.dtype([("fields", ">i2"), *[f for name, kind in _BAR_FIELDS for f in ((f"len_{name}", ">i4"),
-                                                                                  (name, kind))]])
+# Bars and factor ranges are read in one round trip, each column as one array in PostgreSQL's binary array
+# format (array_send): a 20-byte header (ndim, flags, element type, length, lower bound), then per element
+# its length and its big-endian value. timestamptz: microseconds since 2000-01-01 UTC; date: days since
+# 2000-01-01 ('-infinity' is the smallest int32). Every column is NOT NULL, so no element is NULL.
+_ARRAY_HEADER = 20
 _PG_EPOCH_US = np.int64(946_684_800_000_000)  # 2000-01-01 in microseconds since 1970-01-01
 _PG_EPOCH_DAYS = np.int32(10_957)  # 2000-01-01 in days since 1970-01-01
-_BARS_COPY = sql.SQL("""
-    COPY (
-        SELECT ts, session_date, open, high, low, close, volume
-        FROM market.ohlc_bars
-        WHERE symbol_id = {s} AND timeframe = {tf} AND session_date <= {last}
-          AND ts >= (SELECT COALESCE(
-                  (SELECT min(ts) FROM (SELECT ts FROM market.ohlc_bars
-                                        WHERE symbol_id = {s} AND timeframe = {tf} AND session_date < {first}
-                                        ORDER BY ts DESC LIMIT {warm}) wanted),
-                  (SELECT min(ts) FROM market.ohlc_bars
-                   WHERE symbol_id = {s} AND timeframe = {tf} AND session_date >= {first})))
-        ORDER BY ts
-    ) TO STDOUT WITH (FORMAT binary)""")
+_BAR_COLUMNS = (("ts", ">i8"), ("session_date", ">i4"), ("open", ">f8"), ("high", ">f8"), ("low", ">f8"),
+                ("close", ">f8"), ("volume", ">f8"))
+_RANGE_COLUMNS = (("valid_from", ">i4"), ("valid_to", ">i4"), ("price_factor", ">f8"), ("volume_factor", ">f8"))
+_BARS_AND_RANGES = (
+    "WITH ranges AS MATERIALIZED ("
+    "    SELECT valid_from, valid_to, price_factor, volume_factor FROM market.adjustment_factor_ranges"
+    "    WHERE symbol_id = %(s)s"
+    ") SELECT "
+    + ", ".join(f"array_send(array_agg({c} ORDER BY ts))" for c, _ in _BAR_COLUMNS) + ", "
+    + ", ".join(f"(SELECT array_send(array_agg({c} ORDER BY valid_to)) FROM ranges)" for c, _ in _RANGE_COLUMNS)
+    + """
+    FROM market.ohlc_bars
+    WHERE symbol_id = %(s)s AND timeframe = %(tf)s AND session_date <= %(last)s
+      AND ts >= (SELECT COALESCE(
+              (SELECT min(ts) FROM (SELECT ts FROM market.ohlc_bars
+                                    WHERE symbol_id = %(s)s AND timeframe = %(tf)s AND session_date < %(first)s
+                                    ORDER BY ts DESC LIMIT %(warm)s) wanted),
+              (SELECT min(ts) FROM market.ohlc_bars
+               WHERE symbol_id = %(s)s AND timeframe = %(tf)s AND session_date >= %(first)s)))""")
 # Timeframes whose adjusted bar is the raw bar times the factor of its own session (migration 0010: w1 and
 # mo1 are aggregations of the adjusted d1 bars instead, read from the view).
 _PER_BAR_TIMEFRAMES = frozenset({"m1", "m5", "m15", "h1", "h4", "d1"})
 
 
-def _raw_bars(conn: psycopg.Connection, symbol_id: int, timeframe: str, first: dt.date, last: dt.date,
-              warmup_bars: int) -> np.ndarray:
-    """The raw bars of load_adjusted_bars' window as a structured array (binary COPY, no per-row Python)."""
-    stmt = _BARS_COPY.format(s=sql.Literal(symbol_id), tf=sql.Literal(timeframe), first=sql.Literal(first),
-                             last=sql.Literal(last), warm=sql.Literal(int(warmup_bars)))
-    with conn.cursor() as cur, cur.copy(stmt) as copy:
-        payload = b"".join(bytes(block) for block in copy)
-    body = memoryview(payload)[_COPY_HEADER:-2]  # header and the -1 trailer
-    rows = np.frombuffer(body, dtype=_BAR_ROW)
-    if len(rows) and not ((rows["fields"] == len(_BAR_FIELDS)).all() and (rows["len_session_date"] == 4).all()):
-        raise ValueError("unexpected row layout in the binary COPY of market.ohlc_bars")
-    return rows
+def _array(payload: bytes | None, kind: str) -> np.ndarray:
+    """The values of a one-dimensional array without NULLs from array_send's bytes (None: no rows)."""
+    if payload is None:
+        return np.empty(0, dtype=kind)
+    element = np.dtype([("len", ">i4"), ("value", kind)])
+    cells = np.frombuffer(payload, dtype=element, offset=_ARRAY_HEADER)
+    if not (cells["len"] == element["value"].itemsize).all():
+        raise ValueError("unexpected NULL or element size in a binary array")
+    return cells["value"]
 
 
-def _factor_ranges(conn: psycopg.Connection, symbol_id: int) -> tuple[np.ndarray, ...]:
-    """market.adjustment_factor_ranges of the symbol, ordered by valid_to: (valid_from, valid_to as days
-    since 1970-01-01, -infinity as the smallest int64), price_factor, volume_factor)."""
-    rows = conn.execute(
-        "SELECT CASE WHEN valid_from = '-infinity' THEN NULL ELSE valid_from - DATE '1970-01-01' END, "
-        "valid_to - DATE '1970-01-01', price_factor, volume_factor "
-        "FROM market.adjustment_factor_ranges WHERE symbol_id = %s ORDER BY valid_to",
-        (symbol_id,),
-    ).fetchall()
-    lowest = np.iinfo(np.int64).min
-    return (np.array([lowest if r[0] is None else r[0] for r in rows], dtype=np.int64),
-            np.array([r[1] for r in rows], dtype=np.int64),
-            np.array([r[2] for r in rows], dtype=np.float64),
-            np.array([r[3] for r in rows], dtype=np.float64))
+def _raw_bars_and_ranges(conn: psycopg.Connection, symbol_id: int, timeframe: str, first: dt.date, last: dt.date,
+                         warmup_bars: int) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, ...]]:
+    """The raw bars of load_adjusted_bars' window (by column, ordered by ts) and the symbol's rows of
+    market.adjustment_factor_ranges (ordered by valid_to: valid_from and valid_to as days since
+    1970-01-01, '-infinity' as the smallest int64, then price_factor, volume_factor)."""
+    row = conn.execute(_BARS_AND_RANGES, {"s": symbol_id, "tf": timeframe, "first": first, "last": last,
+                                          "warm": warmup_bars}, binary=True).fetchone()
+    assert row is not None
+    bars = {c: _array(v, kind) for (c, kind), v in zip(_BAR_COLUMNS, row[:len(_BAR_COLUMNS)], strict=True)}
+    valid_from, valid_to, price, volume = (_array(v, kind) for (_c, kind), v
+                                           in zip(_RANGE_COLUMNS, row[len(_BAR_COLUMNS):], strict=True))
+    lowest = np.iinfo(np.int32).min  # PostgreSQL's binary '-infinity' date
+    ranges = (np.where(valid_from == lowest, np.iinfo(np.int64).min, valid_from.astype(np.int64) + _PG_EPOCH_DAYS),
+              valid_to.astype(np.int64) + _PG_EPOCH_DAYS, price.astype(np.float64), volume.astype(np.float64))
+    return bars, ranges
 
 
 def adjustment_factors(ranges: tuple[np.ndarray, ...], days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,22 +93,21 @@ def load_adjusted_bars(
     """Adjusted bars of sessions <= `last`, starting `warmup_bars` bars before the first bar of
     `first` (fewer if the history is shorter). Nothing after `last` is read: no look-ahead.
 
-    The values are those of market.ohlc_bars_adjusted: the raw bars are read by binary COPY and multiplied
+    The values are those of market.ohlc_bars_adjusted: the raw bars are read as binary arrays and multiplied
     by the factor of their session from market.adjustment_factor_ranges, in float64 as the view does
     (tests/test_features_store.py compares the two); w1/mo1 bars are read from the view."""
     if timeframe not in _PER_BAR_TIMEFRAMES:
         return _load_adjusted_bars_from_view(conn, symbol_id, timeframe, first, last, warmup_bars)
-    rows = _raw_bars(conn, symbol_id, timeframe, first, last, warmup_bars)
-    days = rows["session_date"].astype(np.int64) + _PG_EPOCH_DAYS
-    price, volume = adjustment_factors(_factor_ranges(conn, symbol_id), days) if len(rows) else (1.0, 1.0)
-    ts = (rows["ts"].astype(np.int64) + _PG_EPOCH_US).astype("datetime64[us]")
-    frame = pd.DataFrame({
+    bars, ranges = _raw_bars_and_ranges(conn, symbol_id, timeframe, first, last, warmup_bars)
+    days = bars["session_date"].astype(np.int64) + _PG_EPOCH_DAYS
+    price, volume = adjustment_factors(ranges, days)
+    ts = (bars["ts"].astype(np.int64) + _PG_EPOCH_US).astype("datetime64[us]")
+    return pd.DataFrame({
         "ts": pd.DatetimeIndex(ts).tz_localize("UTC"),
         "session_date": days.astype("datetime64[D]").astype("datetime64[s]"),  # as pd.to_datetime(dates)
-        **{c: rows[c].astype(np.float64) * price for c in ("open", "high", "low", "close")},
-        "volume": rows["volume"].astype(np.float64) * volume,
+        **{c: bars[c].astype(np.float64) * price for c in ("open", "high", "low", "close")},
+        "volume": bars["volume"].astype(np.float64) * volume,
     })
-    return frame
 
 
 def _load_adjusted_bars_from_view(
