@@ -105,17 +105,20 @@ def _pgpq_payload(symbol_id: int, timeframe: str, set_id: int, rows: pd.DataFram
     return b"".join(encode_arrow(table))
 
 
-@pytest.mark.parametrize("nulls", [False, True])
+@pytest.mark.parametrize("nulls", ["none", "leading", "runs", "scattered"])
 @pytest.mark.parametrize("timeframe", ["d1", "m15"])
-def test_feature_rows_payload_equals_pgpq(nulls: bool, timeframe: str) -> None:
+def test_feature_rows_payload_equals_pgpq(nulls: str, timeframe: str) -> None:
     rng = np.random.default_rng(7)
     columns = [f"f{i}" for i in range(65)]
     n = 300
     values = rng.normal(size=(n, len(columns))) * 10.0 ** rng.integers(-8, 8, size=(n, len(columns)))
-    if nulls:
+    if nulls != "none":
         values[:40, :20] = np.nan  # warm-up: leading NaNs
-        values[rng.random(values.shape) < 0.01] = np.nan
         values[5, 3], values[6, 4], values[7, :] = np.inf, -np.inf, np.nan
+    if nulls == "runs":  # a few runs of rows with NULLs, one at the end
+        values[100:103, 7], values[200, 64], values[298:, 0] = np.nan, np.inf, np.nan
+    if nulls == "scattered":  # more runs than are compacted one by one
+        values[rng.random(values.shape) < 0.01] = np.nan
     rows = pd.DataFrame(values, columns=columns)
     ts = pd.date_range("2024-03-08 14:30", periods=n, freq="15min", tz="America/New_York")
     rows.insert(0, "ts", ts)

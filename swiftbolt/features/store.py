@@ -160,6 +160,7 @@ FEATURE_ROW_COLUMNS = ["symbol_id", "timeframe", "ts", "session_date", "feature_
                        "feature_values"]
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
 _FLOAT8_OID = 701
+_MAX_NULL_RUNS = 16  # runs of rows with NULL elements compacted one by one; more: all rows at once
 
 
 def feature_rows_payload(symbol_id: int, timeframe: str, feature_set_id: int, rows: pd.DataFrame,
@@ -168,7 +169,7 @@ def feature_rows_payload(symbol_id: int, timeframe: str, feature_set_id: int, ro
     FEATURE_ROW_COLUMNS of ml.feature_rows, feature_values as float8[] in `columns` order with NaN and inf
     as NULL elements; byte for byte what pgpq encodes from the Arrow table of the same rows
     (tests/test_features_store.py), built with numpy: every row is a fixed-size record, and the 8 value
-    bytes of NULL elements are cut out afterwards."""
+    bytes of NULL elements are cut out afterwards (only from the rows that have some)."""
     n, k = len(rows), len(columns)
     tf = timeframe.encode()
     element = np.dtype([("len", ">i4"), ("value", ">f8")])
@@ -206,17 +207,30 @@ def feature_rows_payload(symbol_id: int, timeframe: str, feature_set_id: int, ro
     out["lower_bound"] = 1
     elements = out["elements"]
     elements["len"] = 8
+    elements["len"][null] = -1
     elements["value"] = matrix
     body = out.view(np.uint8).reshape(n, record.itemsize)
-    if null.any():
-        elements["len"][null] = -1
-        # keep every byte but the value bytes of NULL elements
-        keep = np.ones(body.shape, dtype=bool)
-        value_bytes = record.fields["elements"][1] + 4 + np.arange(k)[:, None] * 12 + np.arange(8)
-        rows_with, elems = np.nonzero(null)
+    # rows without NULL elements go out as they are (zero-copy slices); the runs of rows with NULL elements
+    # (typically the first bars of a history, whose windows are not full yet) lose their NULL elements'
+    # value bytes
+    edges = np.flatnonzero(np.diff((nulls_per_row > 0).astype(np.int8), prepend=0, append=0))  # run starts, ends
+    if len(edges) > 2 * _MAX_NULL_RUNS:
+        edges = np.array([0, n])  # scattered NULLs: compact all rows at once
+    value_bytes = record.fields["elements"][1] + 4 + np.arange(k)[:, None] * 12 + np.arange(8)
+    parts: list[bytes | memoryview] = [_COPY_SIGNATURE]
+    done = 0
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        if start > done:
+            parts.append(memoryview(body[done:start].reshape(-1)))
+        keep = np.ones((end - start, record.itemsize), dtype=bool)
+        rows_with, elems = np.nonzero(null[start:end])
         keep[rows_with[:, None], value_bytes[elems]] = False
-        body = body[keep]
-    return [_COPY_SIGNATURE, memoryview(body.reshape(-1)), b"\xff\xff"]
+        parts.append(memoryview(body[start:end][keep]))
+        done = end
+    if done < n:
+        parts.append(memoryview(body[done:].reshape(-1)))
+    parts.append(b"\xff\xff")
+    return parts
 
 
 def write_feature_rows(
