@@ -20,6 +20,7 @@ from swiftbolt.features.store import (
     adjustment_factors,
     feature_rows_payload,
     load_adjusted_bars,
+    load_adjusted_bars_by_timeframe,
 )
 from swiftbolt.market_data.corporate_actions import write_corporate_actions
 from swiftbolt.market_data.ingest import RunInfo, ingest_bars
@@ -77,6 +78,17 @@ def test_raw_bars_times_factor_ranges_equal_the_adjusted_view(warehouse_url: str
                         continue
                     pd.testing.assert_frame_equal(got, want, check_exact=True)
                     compared += len(got)
+            for first, last, warm in windows:
+                # all timeframes of the symbol in one round trip (w1 from the view)
+                together = load_adjusted_bars_by_timeframe(conn, ids[symbol], ["d1", "h1", "m15", "w1"], first, last,
+                                                           warm)
+                assert list(together) == ["d1", "h1", "m15", "w1"]
+                for tf, got in together.items():
+                    want = _load_adjusted_bars_from_view(conn, ids[symbol], tf, first, last, warm)
+                    if want.empty:
+                        assert got.empty, (symbol, tf, first, last, warm)
+                    else:
+                        pd.testing.assert_frame_equal(got, want, check_exact=True)
     assert compared > 10_000
 
 

@@ -2,8 +2,9 @@
 them, each returning a report with one row per partition so every partition's materialization carries
 its own figures. One transaction per call: a partition is replaced whole or not at all.
 
-Each symbol's bars are loaded once per timeframe with the warm-up the computation needs (nothing after
-the partitions' last day: no look-ahead), computed, and the rows of the partitions' days written.
+Each symbol's bars are loaded once (all timeframes in one round trip) with the warm-up the computation
+needs (nothing after the partitions' last day: no look-ahead), computed, and the rows of the partitions'
+days written.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from swiftbolt.features.sr_levels import sr_levels_series
 from swiftbolt.features.store import (
     ensure_feature_set,
     load_adjusted_bars,
+    load_adjusted_bars_by_timeframe,
     write_feature_rows,
     write_sr_levels,
     write_supertrend_signals,
@@ -121,9 +123,11 @@ def compute_feature_rows(
         sorted_days = days[order]
         counts = {f"rows_{tf}": np.zeros(len(dates), dtype=np.int64) for tf in FEATURE_TIMEFRAMES}
         counts["rows_without_warmup"] = np.zeros(len(dates), dtype=np.int64)
+        with timings.phase("load"):
+            bars_by_tf = load_adjusted_bars_by_timeframe(conn, symbol_ids[symbol], list(FEATURE_TIMEFRAMES),
+                                                         dates[0], dates[-1], WARMUP_BARS)
         for tf in FEATURE_TIMEFRAMES:
-            with timings.phase("load"):
-                bars = load_adjusted_bars(conn, symbol_ids[symbol], tf, dates[0], dates[-1], WARMUP_BARS)
+            bars = bars_by_tf[tf]
             with timings.phase("compute"):
                 if bars.empty:
                     rows = bars

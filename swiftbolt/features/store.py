@@ -23,22 +23,39 @@ _PG_EPOCH_DAYS = np.int32(10_957)  # 2000-01-01 in days since 1970-01-01
 _BAR_COLUMNS = (("ts", ">i8"), ("session_date", ">i4"), ("open", ">f8"), ("high", ">f8"), ("low", ">f8"),
                 ("close", ">f8"), ("volume", ">f8"))
 _RANGE_COLUMNS = (("valid_from", ">i4"), ("valid_to", ">i4"), ("price_factor", ">f8"), ("volume_factor", ">f8"))
+# One round trip per symbol for all its timeframes. The ts bounds are implied by the session_date conditions
+# (a session's bars lie within two days of its date, in any market) and let the planner prune the monthly
+# partitions; the bars of each timeframe are an index scan from its own first bar (LATERAL ... OFFSET 0 keeps
+# it a parameterised scan).
 _BARS_AND_RANGES = (
-    "WITH ranges AS MATERIALIZED ("
-    "    SELECT valid_from, valid_to, price_factor, volume_factor FROM market.adjustment_factor_ranges"
-    "    WHERE symbol_id = %(s)s"
-    ") SELECT "
-    + ", ".join(f"array_send(array_agg({c} ORDER BY ts))" for c, _ in _BAR_COLUMNS) + ", "
+    """
+    WITH ranges AS MATERIALIZED (
+        SELECT valid_from, valid_to, price_factor, volume_factor FROM market.adjustment_factor_ranges
+        WHERE symbol_id = %(s)s
+    ), starts AS MATERIALIZED (
+        SELECT tf, COALESCE(
+            (SELECT min(w.ts) FROM (SELECT b.ts FROM market.ohlc_bars b
+                                    WHERE b.symbol_id = %(s)s AND b.timeframe = tf AND b.session_date < %(first)s
+                                      AND b.ts < %(first_until)s
+                                    ORDER BY b.ts DESC LIMIT %(warm)s) w),
+            (SELECT min(b.ts) FROM market.ohlc_bars b
+             WHERE b.symbol_id = %(s)s AND b.timeframe = tf AND b.session_date >= %(first)s
+               AND b.ts >= %(first_from)s)) AS start_ts
+        FROM unnest(%(tfs)s::text[]) AS tf
+    )
+    SELECT st.tf, """
+    + ", ".join(f"array_send(array_agg(b.{c} ORDER BY b.ts))" for c, _ in _BAR_COLUMNS) + ", "
     + ", ".join(f"(SELECT array_send(array_agg({c} ORDER BY valid_to)) FROM ranges)" for c, _ in _RANGE_COLUMNS)
     + """
-    FROM market.ohlc_bars
-    WHERE symbol_id = %(s)s AND timeframe = %(tf)s AND session_date <= %(last)s
-      AND ts >= (SELECT COALESCE(
-              (SELECT min(ts) FROM (SELECT ts FROM market.ohlc_bars
-                                    WHERE symbol_id = %(s)s AND timeframe = %(tf)s AND session_date < %(first)s
-                                    ORDER BY ts DESC LIMIT %(warm)s) wanted),
-              (SELECT min(ts) FROM market.ohlc_bars
-               WHERE symbol_id = %(s)s AND timeframe = %(tf)s AND session_date >= %(first)s)))""")
+    FROM starts st
+    CROSS JOIN LATERAL (
+        SELECT b.ts, b.session_date, b.open, b.high, b.low, b.close, b.volume FROM market.ohlc_bars b
+        WHERE b.symbol_id = %(s)s AND b.timeframe = st.tf AND b.ts >= st.start_ts
+          AND b.session_date <= %(last)s AND b.ts < %(last_until)s
+        OFFSET 0
+    ) b
+    GROUP BY st.tf""")
+_SESSION_SPAN = dt.timedelta(days=2)  # a bar of session D has D - 2 days <= ts < D + 2 days (UTC)
 # Timeframes whose adjusted bar is the raw bar times the factor of its own session (migration 0010: w1 and
 # mo1 are aggregations of the adjusted d1 bars instead, read from the view).
 _PER_BAR_TIMEFRAMES = frozenset({"m1", "m5", "m15", "h1", "h4", "d1"})
@@ -55,17 +72,29 @@ def _array(payload: bytes | None, kind: str) -> np.ndarray:
     return cells["value"]
 
 
-def _raw_bars_and_ranges(conn: psycopg.Connection, symbol_id: int, timeframe: str, first: dt.date, last: dt.date,
-                         warmup_bars: int) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, ...]]:
-    """The raw bars of load_adjusted_bars' window (by column, ordered by ts) and the symbol's rows of
-    market.adjustment_factor_ranges (ordered by valid_to: valid_from and valid_to as days since
-    1970-01-01, '-infinity' as the smallest int64, then price_factor, volume_factor)."""
-    row = conn.execute(_BARS_AND_RANGES, {"s": symbol_id, "tf": timeframe, "first": first, "last": last,
-                                          "warm": warmup_bars}, binary=True).fetchone()
-    assert row is not None
-    bars = {c: _array(v, kind) for (c, kind), v in zip(_BAR_COLUMNS, row[:len(_BAR_COLUMNS)], strict=True)}
+def _utc_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def _raw_bars_and_ranges(conn: psycopg.Connection, symbol_id: int, timeframes: list[str], first: dt.date,
+                         last: dt.date, warmup_bars: int) -> tuple[dict[str, dict[str, np.ndarray]],
+                                                                   tuple[np.ndarray, ...]]:
+    """The raw bars of load_adjusted_bars' window per timeframe (by column, ordered by ts; timeframes without
+    bars are missing) and the symbol's rows of market.adjustment_factor_ranges (ordered by valid_to:
+    valid_from and valid_to as days since 1970-01-01, '-infinity' as the smallest int64, then price_factor,
+    volume_factor)."""
+    rows = conn.execute(_BARS_AND_RANGES, {
+        "s": symbol_id, "tfs": list(timeframes), "first": first, "last": last, "warm": warmup_bars,
+        "first_until": _utc_midnight(first) + _SESSION_SPAN, "first_from": _utc_midnight(first) - _SESSION_SPAN,
+        "last_until": _utc_midnight(last) + _SESSION_SPAN,
+    }, binary=True).fetchall()
+    bars = {row[0]: {c: _array(v, kind) for (c, kind), v in zip(_BAR_COLUMNS, row[1:1 + len(_BAR_COLUMNS)],
+                                                                 strict=True)}
+            for row in rows}
+    if not rows:
+        return bars, tuple(np.empty(0, dtype=d) for d in (np.int64, np.int64, np.float64, np.float64))
     valid_from, valid_to, price, volume = (_array(v, kind) for (_c, kind), v
-                                           in zip(_RANGE_COLUMNS, row[len(_BAR_COLUMNS):], strict=True))
+                                           in zip(_RANGE_COLUMNS, rows[0][1 + len(_BAR_COLUMNS):], strict=True))
     lowest = np.iinfo(np.int32).min  # PostgreSQL's binary '-infinity' date
     ranges = (np.where(valid_from == lowest, np.iinfo(np.int64).min, valid_from.astype(np.int64) + _PG_EPOCH_DAYS),
               valid_to.astype(np.int64) + _PG_EPOCH_DAYS, price.astype(np.float64), volume.astype(np.float64))
@@ -96,18 +125,32 @@ def load_adjusted_bars(
     The values are those of market.ohlc_bars_adjusted: the raw bars are read as binary arrays and multiplied
     by the factor of their session from market.adjustment_factor_ranges, in float64 as the view does
     (tests/test_features_store.py compares the two); w1/mo1 bars are read from the view."""
-    if timeframe not in _PER_BAR_TIMEFRAMES:
-        return _load_adjusted_bars_from_view(conn, symbol_id, timeframe, first, last, warmup_bars)
-    bars, ranges = _raw_bars_and_ranges(conn, symbol_id, timeframe, first, last, warmup_bars)
-    days = bars["session_date"].astype(np.int64) + _PG_EPOCH_DAYS
-    price, volume = adjustment_factors(ranges, days)
-    ts = (bars["ts"].astype(np.int64) + _PG_EPOCH_US).astype("datetime64[us]")
-    return pd.DataFrame({
-        "ts": pd.DatetimeIndex(ts).tz_localize("UTC"),
-        "session_date": days.astype("datetime64[D]").astype("datetime64[s]"),  # as pd.to_datetime(dates)
-        **{c: bars[c].astype(np.float64) * price for c in ("open", "high", "low", "close")},
-        "volume": bars["volume"].astype(np.float64) * volume,
-    })
+    return load_adjusted_bars_by_timeframe(conn, symbol_id, [timeframe], first, last, warmup_bars)[timeframe]
+
+
+def load_adjusted_bars_by_timeframe(
+    conn: psycopg.Connection, symbol_id: int, timeframes: list[str], first: dt.date, last: dt.date, warmup_bars: int
+) -> dict[str, pd.DataFrame]:
+    """load_adjusted_bars for several timeframes of a symbol, in one round trip (w1/mo1: one more each)."""
+    per_bar = [tf for tf in timeframes if tf in _PER_BAR_TIMEFRAMES]
+    raw, ranges = (_raw_bars_and_ranges(conn, symbol_id, per_bar, first, last, warmup_bars) if per_bar
+                   else ({}, ()))
+    out: dict[str, pd.DataFrame] = {}
+    for tf in timeframes:
+        if tf not in _PER_BAR_TIMEFRAMES:
+            out[tf] = _load_adjusted_bars_from_view(conn, symbol_id, tf, first, last, warmup_bars)
+            continue
+        bars = raw.get(tf) or {c: np.empty(0, dtype=kind) for c, kind in _BAR_COLUMNS}
+        days = bars["session_date"].astype(np.int64) + _PG_EPOCH_DAYS
+        price, volume = adjustment_factors(ranges, days)
+        ts = (bars["ts"].astype(np.int64) + _PG_EPOCH_US).astype("datetime64[us]")
+        out[tf] = pd.DataFrame({
+            "ts": pd.DatetimeIndex(ts).tz_localize("UTC"),
+            "session_date": days.astype("datetime64[D]").astype("datetime64[s]"),  # as pd.to_datetime(dates)
+            **{c: bars[c].astype(np.float64) * price for c in ("open", "high", "low", "close")},
+            "volume": bars["volume"].astype(np.float64) * volume,
+        })
+    return out
 
 
 def _load_adjusted_bars_from_view(
