@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -39,7 +40,9 @@ KEY_INDICATORS = ("rsi_14", "macd_hist", "atr_14", "supertrend_dir")
 
 
 class Timings(dict[str, float]):
-    """Seconds per phase (load, compute, write), accumulated; optional instrumentation for benchmarks."""
+    """Seconds per phase (load, compute, write), accumulated; optional instrumentation for benchmarks.
+    compute_feature_rows writes on a worker thread while it computes: its `write` is the time spent waiting
+    for writes (the part not overlapped by computing)."""
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -115,39 +118,56 @@ def compute_feature_rows(
     set_id = ensure_feature_set(conn, definition, code_version)
     partitions: list[pd.DataFrame] = []
     daily: list[pd.DataFrame] = []
-    for symbol, dates in by_symbol.items():
-        # rows per partition day, counted in numpy against the sorted partition days (one Python object per
-        # day, none per row)
-        days = np.array(dates, dtype="datetime64[D]")
-        order = np.argsort(days, kind="stable")
-        sorted_days = days[order]
-        counts = {f"rows_{tf}": np.zeros(len(dates), dtype=np.int64) for tf in FEATURE_TIMEFRAMES}
-        counts["rows_without_warmup"] = np.zeros(len(dates), dtype=np.int64)
-        with timings.phase("load"):
-            bars_by_tf = load_adjusted_bars_by_timeframe(conn, symbol_ids[symbol], list(FEATURE_TIMEFRAMES),
-                                                         dates[0], dates[-1], WARMUP_BARS)
-        for tf in FEATURE_TIMEFRAMES:
-            bars = bars_by_tf[tf]
-            with timings.phase("compute"):
-                if bars.empty:
-                    rows = bars
-                else:
-                    feats = compute_features(bars)
-                    feats["session_date"] = bars["session_date"].to_numpy()
-                    feats["close"] = bars["close"].to_numpy()
-                    rows = in_dates(feats, dates)
-            with timings.phase("write"):
-                write_feature_rows(conn, symbol_ids[symbol], tf, set_id, dates, rows, columns)
-            if rows.empty:
-                continue
-            day_index = order[np.searchsorted(sorted_days, rows["session_date"].to_numpy().astype("datetime64[D]"))]
-            counts[f"rows_{tf}"] += np.bincount(day_index, minlength=len(dates))
-            counts["rows_without_warmup"] += np.bincount(day_index[~rows["warmup_complete"].to_numpy(dtype=bool)],
-                                                         minlength=len(dates))
-            if tf == "d1":
-                keep = ["session_date", "close", *[k for k in KEY_INDICATORS if k in rows.columns]]
-                daily.append(rows[keep].assign(symbol=symbol))
-        partitions.append(pd.DataFrame({"symbol": symbol, "session_date": list(dates), **counts}))
+    # The writes (DELETE of the days, encoding, COPY) run on one worker thread, in order, on the caller's
+    # connection and transaction, so that a timeframe's rows are written while the next one is computed.
+    # Nothing else uses the connection meanwhile: the next load first waits for the pending write, and
+    # leaving the executor waits for it too (an error in either thread propagates before the caller's
+    # transaction ends).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="feature-rows-writer") as writer:
+        pending: Future[int] | None = None
+
+        def wait_for_write() -> None:
+            if pending is not None:
+                with timings.phase("write"):
+                    pending.result()
+
+        for symbol, dates in by_symbol.items():
+            # rows per partition day, counted in numpy against the sorted partition days (one Python object
+            # per day, none per row)
+            days = np.array(dates, dtype="datetime64[D]")
+            order = np.argsort(days, kind="stable")
+            sorted_days = days[order]
+            counts = {f"rows_{tf}": np.zeros(len(dates), dtype=np.int64) for tf in FEATURE_TIMEFRAMES}
+            counts["rows_without_warmup"] = np.zeros(len(dates), dtype=np.int64)
+            wait_for_write()
+            with timings.phase("load"):
+                bars_by_tf = load_adjusted_bars_by_timeframe(conn, symbol_ids[symbol], list(FEATURE_TIMEFRAMES),
+                                                             dates[0], dates[-1], WARMUP_BARS)
+            for tf in FEATURE_TIMEFRAMES:
+                bars = bars_by_tf[tf]
+                with timings.phase("compute"):
+                    if bars.empty:
+                        rows = bars
+                    else:
+                        feats = compute_features(bars)
+                        feats["session_date"] = bars["session_date"].to_numpy()
+                        feats["close"] = bars["close"].to_numpy()
+                        rows = in_dates(feats, dates)
+                wait_for_write()
+                pending = writer.submit(write_feature_rows, conn, symbol_ids[symbol], tf, set_id, dates, rows,
+                                        columns)
+                if rows.empty:
+                    continue
+                day_index = order[np.searchsorted(sorted_days,
+                                                  rows["session_date"].to_numpy().astype("datetime64[D]"))]
+                counts[f"rows_{tf}"] += np.bincount(day_index, minlength=len(dates))
+                counts["rows_without_warmup"] += np.bincount(
+                    day_index[~rows["warmup_complete"].to_numpy(dtype=bool)], minlength=len(dates))
+                if tf == "d1":
+                    keep = ["session_date", "close", *[k for k in KEY_INDICATORS if k in rows.columns]]
+                    daily.append(rows[keep].assign(symbol=symbol))
+            partitions.append(pd.DataFrame({"symbol": symbol, "session_date": list(dates), **counts}))
+        wait_for_write()
     tf_columns = [f"rows_{tf}" for tf in FEATURE_TIMEFRAMES]
     partition_frame = (pd.concat(partitions, ignore_index=True) if partitions
                        else _attach_counts(_partition_frame(by_symbol), [], [*tf_columns, "rows_without_warmup"]))
