@@ -76,7 +76,8 @@ def encode_arrow(table: pa.Table) -> list[bytes]:
     return parts
 
 
-def copy_binary_payload(conn: psycopg.Connection, table: str, columns: Sequence[str], payload: list[bytes]) -> None:
+def copy_binary_payload(conn: psycopg.Connection, table: str, columns: Sequence[str],
+                        payload: Sequence[bytes | memoryview]) -> None:
     stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
         _target(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )

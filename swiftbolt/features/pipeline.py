@@ -2,8 +2,9 @@
 them, each returning a report with one row per partition so every partition's materialization carries
 its own figures. One transaction per call: a partition is replaced whole or not at all.
 
-Each symbol's bars are loaded once per timeframe with the warm-up the computation needs (nothing after
-the partitions' last day: no look-ahead), computed, and the rows of the partitions' days written.
+Each symbol's bars are loaded once (all timeframes in one round trip) with the warm-up the computation
+needs (nothing after the partitions' last day: no look-ahead), computed, and the rows of the partitions'
+days written.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -24,6 +26,7 @@ from swiftbolt.features.sr_levels import sr_levels_series
 from swiftbolt.features.store import (
     ensure_feature_set,
     load_adjusted_bars,
+    load_adjusted_bars_by_timeframe,
     write_feature_rows,
     write_sr_levels,
     write_supertrend_signals,
@@ -37,7 +40,9 @@ KEY_INDICATORS = ("rsi_14", "macd_hist", "atr_14", "supertrend_dir")
 
 
 class Timings(dict[str, float]):
-    """Seconds per phase (load, compute, write), accumulated; optional instrumentation for benchmarks."""
+    """Seconds per phase (load, compute, write), accumulated; optional instrumentation for benchmarks.
+    compute_feature_rows writes on a worker thread while it computes: its `write` is the time spent waiting
+    for writes (the part not overlapped by computing)."""
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -79,9 +84,11 @@ def _partition_frame(by_symbol: dict[str, list[dt.date]]) -> pd.DataFrame:
 
 
 def _count_by_day(symbol: str, rows: pd.DataFrame, column: str, mask: np.ndarray | None = None) -> pd.DataFrame:
-    days = rows["session_date"] if mask is None else rows.loc[mask, "session_date"]
-    counts = days.dt.date.value_counts()
-    return pd.DataFrame({"symbol": symbol, "session_date": counts.index, column: counts.to_numpy()})
+    """Rows per session_date (as datetime.date, like the partitions' dates), counted in numpy: one Python
+    object per day, not per row."""
+    days = rows["session_date"].to_numpy().astype("datetime64[D]")
+    days, counts = np.unique(days if mask is None else days[mask], return_counts=True)
+    return pd.DataFrame({"symbol": symbol, "session_date": days.astype(object), column: counts.astype("int64")})
 
 
 def _attach_counts(partitions: pd.DataFrame, counts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
@@ -109,34 +116,64 @@ def compute_feature_rows(
     definition = default_feature_set()
     columns = feature_columns()
     set_id = ensure_feature_set(conn, definition, code_version)
-    counts: list[pd.DataFrame] = []
+    partitions: list[pd.DataFrame] = []
     daily: list[pd.DataFrame] = []
-    for symbol, dates in by_symbol.items():
-        for tf in FEATURE_TIMEFRAMES:
+    # The writes (DELETE of the days, encoding, COPY) run on one worker thread, in order, on the caller's
+    # connection and transaction, so that a timeframe's rows are written while the next one is computed.
+    # Nothing else uses the connection meanwhile: the next load first waits for the pending write, and
+    # leaving the executor waits for it too (an error in either thread propagates before the caller's
+    # transaction ends).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="feature-rows-writer") as writer:
+        pending: Future[int] | None = None
+
+        def wait_for_write() -> None:
+            if pending is not None:
+                with timings.phase("write"):
+                    pending.result()
+
+        for symbol, dates in by_symbol.items():
+            # rows per partition day, counted in numpy against the sorted partition days (one Python object
+            # per day, none per row)
+            days = np.array(dates, dtype="datetime64[D]")
+            order = np.argsort(days, kind="stable")
+            sorted_days = days[order]
+            counts = {f"rows_{tf}": np.zeros(len(dates), dtype=np.int64) for tf in FEATURE_TIMEFRAMES}
+            counts["rows_without_warmup"] = np.zeros(len(dates), dtype=np.int64)
+            wait_for_write()
             with timings.phase("load"):
-                bars = load_adjusted_bars(conn, symbol_ids[symbol], tf, dates[0], dates[-1], WARMUP_BARS)
-            with timings.phase("compute"):
-                if bars.empty:
-                    rows = bars
-                else:
-                    feats = compute_features(bars)
-                    feats["session_date"] = bars["session_date"].to_numpy()
-                    feats["close"] = bars["close"].to_numpy()
-                    rows = in_dates(feats, dates)
-            with timings.phase("write"):
-                write_feature_rows(conn, symbol_ids[symbol], tf, set_id, dates, rows, columns)
-            if rows.empty:
-                continue
-            counts.append(_count_by_day(symbol, rows, f"rows_{tf}"))
-            counts.append(_count_by_day(symbol, rows, "rows_without_warmup", ~rows["warmup_complete"].to_numpy()))
-            if tf == "d1":
-                keep = ["session_date", "close", *[k for k in KEY_INDICATORS if k in rows.columns]]
-                daily.append(rows[keep].assign(symbol=symbol))
+                bars_by_tf = load_adjusted_bars_by_timeframe(conn, symbol_ids[symbol], list(FEATURE_TIMEFRAMES),
+                                                             dates[0], dates[-1], WARMUP_BARS)
+            for tf in FEATURE_TIMEFRAMES:
+                bars = bars_by_tf[tf]
+                with timings.phase("compute"):
+                    if bars.empty:
+                        rows = bars
+                    else:
+                        feats = compute_features(bars)
+                        feats["session_date"] = bars["session_date"].to_numpy()
+                        feats["close"] = bars["close"].to_numpy()
+                        rows = in_dates(feats, dates)
+                wait_for_write()
+                pending = writer.submit(write_feature_rows, conn, symbol_ids[symbol], tf, set_id, dates, rows,
+                                        columns)
+                if rows.empty:
+                    continue
+                day_index = order[np.searchsorted(sorted_days,
+                                                  rows["session_date"].to_numpy().astype("datetime64[D]"))]
+                counts[f"rows_{tf}"] += np.bincount(day_index, minlength=len(dates))
+                counts["rows_without_warmup"] += np.bincount(
+                    day_index[~rows["warmup_complete"].to_numpy(dtype=bool)], minlength=len(dates))
+                if tf == "d1":
+                    keep = ["session_date", "close", *[k for k in KEY_INDICATORS if k in rows.columns]]
+                    daily.append(rows[keep].assign(symbol=symbol))
+            partitions.append(pd.DataFrame({"symbol": symbol, "session_date": list(dates), **counts}))
+        wait_for_write()
     tf_columns = [f"rows_{tf}" for tf in FEATURE_TIMEFRAMES]
-    partitions = _attach_counts(_partition_frame(by_symbol), counts, [*tf_columns, "rows_without_warmup"])
-    partitions["rows"] = partitions[tf_columns].sum(axis=1)
+    partition_frame = (pd.concat(partitions, ignore_index=True) if partitions
+                       else _attach_counts(_partition_frame(by_symbol), [], [*tf_columns, "rows_without_warmup"]))
+    partition_frame["rows"] = partition_frame[tf_columns].sum(axis=1)
     daily_frame = pd.concat(daily, ignore_index=True) if daily else pd.DataFrame(columns=["symbol", "session_date"])
-    return FeatureRowsReport(definition.definition_hash(), len(columns), partitions, daily_frame)
+    return FeatureRowsReport(definition.definition_hash(), len(columns), partition_frame, daily_frame)
 
 
 @dataclass(frozen=True)
