@@ -80,7 +80,11 @@ def definition_fingerprint(manifest: Mapping[str, Any], unique_id: str, project_
             continue
         macros[name] = macro.get("macro_sql", "")
         todo += macro.get("depends_on", {}).get("macros", [])
-    return _hash({"checksum": node.get("checksum"), "config": node.get("config"), "macros": macros,
+    # Hooks are stored rendered, with the profile's database in {{ this }} ("postgres"."analytics"...): a parse
+    # for another profile would change the fingerprint. They are written in the model's file or in
+    # dbt_project.yml, which the checksum and project_vars already cover.
+    config = {k: v for k, v in (node.get("config") or {}).items() if k not in ("pre-hook", "post-hook")}
+    return _hash({"checksum": node.get("checksum"), "config": config, "macros": macros,
                   "project": project_vars, "vars": dict(dbt_vars)})
 
 
