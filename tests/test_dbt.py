@@ -368,7 +368,7 @@ def test_nothing_new_skips_dbt_and_new_bars_rebuild_their_dependents(
 # --- incremental indicator_values ------------------------------------------------------------------------
 
 
-def _dbt(url: str, monkeypatch: pytest.MonkeyPatch, tmp: Path, *args: str) -> None:
+def _dbt(url: str, tmp: Path, *args: str) -> None:
     """`dbt <args>` by the project's dbt executable, into a scratch target; it must succeed."""
     result = run_dbt(url, tmp, *args)
     assert result.returncode == 0, dbt_output(result)
@@ -390,7 +390,7 @@ def _assert_same_values(incremental: pd.DataFrame, full: pd.DataFrame) -> None:
 
 
 def test_incremental_indicator_values_equal_a_full_rebuild(
-    warehouse_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    warehouse_url: str, tmp_path: Path
 ) -> None:
     url = warehouse_url
     ids = add_symbols(url, {"AAPL": "us_equity", "BTC/USD": "crypto"})
@@ -399,16 +399,16 @@ def test_incremental_indicator_values_equal_a_full_rebuild(
     _ingest(url, "crypto", {"BTC/USD": ids["BTC/USD"]}, dt.date(2024, 2, 1), dt.date(2024, 2, 15))
     select = ("build", "--select", "bars_adjusted", "indicator_values",
               "--vars", '{"indicator_recompute_overlap_hours": 0}')
-    _dbt(url, monkeypatch, tmp_path, *select)
+    _dbt(url, tmp_path, *select)
     first = _indicators(url)
 
-    _dbt(url, monkeypatch, tmp_path, *select)  # nothing changed: nothing recomputed
+    _dbt(url, tmp_path, *select)  # nothing changed: nothing recomputed
     pd.testing.assert_frame_equal(_indicators(url), first)
 
     # new sessions: only the tail of each series is recomputed
     _ingest(url, "us_equity", {"AAPL": ids["AAPL"]}, dt.date(2024, 2, 16), dt.date(2024, 2, 29))
     _ingest(url, "crypto", {"BTC/USD": ids["BTC/USD"]}, dt.date(2024, 2, 16), dt.date(2024, 2, 29))
-    _dbt(url, monkeypatch, tmp_path, *select)
+    _dbt(url, tmp_path, *select)
     incremental = _indicators(url)
     kept = incremental.merge(first[["symbol_id", "timeframe", "ts", "_built_at"]], on=["symbol_id", "timeframe", "ts"],
                              suffixes=("", "_first"))
@@ -417,7 +417,7 @@ def test_incremental_indicator_values_equal_a_full_rebuild(
     # (w1/mo1 are re-derived for the periods the new sessions touch, so January's mo1 bar is recomputed)
     january = kept[(kept["ts"] < pd.Timestamp("2024-02-01", tz="UTC")) & ~kept["timeframe"].isin(["w1", "mo1"])]
     assert len(january) > 500 and january["_built_at"].eq(january["_built_at_first"]).all()
-    _dbt(url, monkeypatch, tmp_path, *select, "--full-refresh")
+    _dbt(url, tmp_path, *select, "--full-refresh")
     _assert_same_values(incremental, _indicators(url))
 
     # a dividend (moves AAPL's whole adjusted history), feature rows, and a re-ingested old session
@@ -426,7 +426,7 @@ def test_incremental_indicator_values_equal_a_full_rebuild(
                      "VALUES (%s, 'cash_dividend', '2024-02-09', 0.24, 'synthetic')", (ids["AAPL"],))
     _write_features(url, ids["BTC/USD"], "h1")
     _ingest(url, "crypto", {"BTC/USD": ids["BTC/USD"]}, dt.date(2024, 2, 5), dt.date(2024, 2, 5))
-    _dbt(url, monkeypatch, tmp_path, *select)
+    _dbt(url, tmp_path, *select)
     incremental = _indicators(url)
     aapl = incremental[incremental["symbol_id"] == ids["AAPL"]]
     before = aapl[aapl["session_date"] < dt.date(2024, 2, 9)]
@@ -437,7 +437,7 @@ def test_incremental_indicator_values_equal_a_full_rebuild(
     assert holding.sum() == 2 and (before.loc[holding, "adjustment_factor"] == 1).all()
     assert (before.loc[~holding, "adjustment_factor"] < 1).all()
     assert incremental.loc[incremental["timeframe"] == "h1", "py_ma_20"].notna().any()
-    _dbt(url, monkeypatch, tmp_path, *select, "--full-refresh")
+    _dbt(url, tmp_path, *select, "--full-refresh")
     _assert_same_values(incremental, _indicators(url))
 
 
@@ -445,7 +445,7 @@ def test_incremental_indicator_values_equal_a_full_rebuild(
 
 
 def test_model_accuracy_and_calibration_curve_read_the_newest_window(
-    warehouse_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    warehouse_url: str, tmp_path: Path
 ) -> None:
     """Performance rows of two as-of days (daily and intraday horizons) and calibration curves, written by the
     evaluation domain's store: the marts show the newest window only, each model beside the window's best
@@ -482,7 +482,7 @@ def test_model_accuracy_and_calibration_curve_read_the_newest_window(
                                   "window_end": day, "dagster_run_id": None})
             curve["adjustment"] = curve["calibrated"] - curve["predicted"]
             store.write_calibration(conn, "us_equity", [day], curve)
-    _dbt(url, monkeypatch, tmp_path, "build", "--select", "model_accuracy", "calibration_curve")
+    _dbt(url, tmp_path, "build", "--select", "model_accuracy", "calibration_curve")
 
     acc = _frame(url, "SELECT * FROM analytics.model_accuracy").set_index(["horizon", "model"])
     assert len(acc) == 2 * 6 + 2 * 3 and set(acc["as_of_date"]) == {new}

@@ -72,8 +72,7 @@ def _recompute_features(url: str, ids: dict[str, int]) -> None:
     seed_features(url, ids, D - dt.timedelta(days=10), D + dt.timedelta(days=7), ("m15", "h1"))
 
 
-def test_live_ticks_backfill_and_no_look_ahead(warehouse_url: str, frozen, monkeypatch: pytest.MonkeyPatch,
-                                               tmp_path: Path) -> None:
+def test_live_ticks_backfill_and_no_look_ahead(warehouse_url: str, frozen, tmp_path: Path) -> None:
     ids = _seed(warehouse_url)
     resources = {"warehouse": WarehouseResource(database_url=warehouse_url)}
     models, forecasts, evaluations = build_assets(US_EQUITY)
@@ -163,7 +162,7 @@ def test_live_ticks_backfill_and_no_look_ahead(warehouse_url: str, frozen, monke
         assert wrong == (0,)
 
     # a chart gets the bars and the newest path side by side from dbt; the bar table holds no forecast
-    _dbt(warehouse_url, monkeypatch, tmp_path, "build", "--select", "intraday_chart")
+    _dbt(warehouse_url, tmp_path, "build", "--select", "intraday_chart")
     with connect(warehouse_url) as conn:
         chart = pd.DataFrame(conn.execute(
             "SELECT kind, horizon, count(*), max(issued_at) FROM analytics.intraday_chart WHERE ticker = 'AAA' "
